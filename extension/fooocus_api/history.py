@@ -1,0 +1,185 @@
+"""Task history in SQLite (`outputs/db.sqlite3`), the only module that touches it.
+
+A record is written when a task enters the queue and again when it ends; live
+status is kept in memory by the task itself. All writes go through one thread
+that owns the only write connection, so neither the event loop nor Fooocus's
+worker ever waits on the disk. Reads use a connection per thread. WAL lets
+readers and the writer work at once.
+
+At start, records left `pending` or `running` by a process that died are
+marked `interrupted`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("fooocus_api")
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL DEFAULT 'api',
+    req_params TEXT NOT NULL DEFAULT '{}',
+    webhook_url TEXT NOT NULL DEFAULT '',
+    in_queue_mills INTEGER NOT NULL,
+    start_mills INTEGER,
+    finish_mills INTEGER,
+    task_status TEXT NOT NULL,
+    progress INTEGER NOT NULL DEFAULT 0,
+    result TEXT NOT NULL DEFAULT '[]',
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS tasks_in_queue_mills ON tasks (in_queue_mills);
+"""
+
+COLUMNS = ("id", "task_id", "source", "req_params", "webhook_url", "in_queue_mills",
+           "start_mills", "finish_mills", "task_status", "progress", "result", "error")
+JSON_COLUMNS = ("req_params", "result")
+UNFINISHED = ("pending", "running")
+
+Write = Callable[[sqlite3.Connection], None]
+
+
+class History:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._writes: queue.Queue[Write | None] = queue.Queue()
+        self._write_connection = self._connect()
+        self._migrate()
+        self._writer = threading.Thread(target=self._write_loop, name="fooocus_api-history",
+                                        daemon=True)
+        self._writer.start()
+
+    # -- writing ------------------------------------------------------------------------
+
+    def add(self, record: dict[str, Any], on_row_id: Callable[[int], None]) -> None:
+        values = _row_values(record)
+
+        def write(connection: sqlite3.Connection) -> None:
+            cursor = connection.execute(
+                f"INSERT INTO tasks ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                tuple(values.values()))
+            on_row_id(int(cursor.lastrowid))
+
+        self._writes.put(write)
+
+    def save(self, record: dict[str, Any]) -> None:
+        values = _row_values(record)
+        task_id = values.pop("task_id")
+
+        def write(connection: sqlite3.Connection) -> None:
+            assignments = ", ".join(f"{column} = ?" for column in values)
+            connection.execute(f"UPDATE tasks SET {assignments} WHERE task_id = ?",
+                               (*values.values(), task_id))
+
+        self._writes.put(write)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every write queued so far is committed."""
+        done = threading.Event()
+        self._writes.put(lambda connection: done.set())
+        return done.wait(timeout)
+
+    def close(self) -> None:
+        self._writes.put(None)
+        self._writer.join(timeout=10)
+
+    def _write_loop(self) -> None:
+        while True:
+            write = self._writes.get()
+            if write is None:
+                return
+            try:
+                with self._write_connection:
+                    write(self._write_connection)
+            except sqlite3.Error:
+                logger.exception("history: a write to %s failed", self.path)
+
+    def _migrate(self) -> None:
+        connection = self._write_connection
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(f"{self.path} has schema version {version}; this plugin knows "
+                               f"{SCHEMA_VERSION}. Upgrade the plugin.")
+        with connection:
+            connection.executescript(SCHEMA)
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            marked = connection.execute(
+                "UPDATE tasks SET task_status = 'interrupted', finish_mills = ? "
+                "WHERE task_status IN (?, ?)", (int(time.time() * 1000), *UNFINISHED)).rowcount
+        if marked:
+            logger.warning("history: %d task(s) were cut off by the last shutdown; marked "
+                           "interrupted", marked)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def get(self, task_id: str) -> dict[str, Any] | None:
+        rows = self._select("WHERE task_id = ?", (task_id,))
+        return rows[0] if rows else None
+
+    def page(self, limit: int, offset: int, start_mills: int | None = None,
+             end_mills: int | None = None) -> list[dict[str, Any]]:
+        """Ended tasks, newest first."""
+        where, parameters = _ended_between(start_mills, end_mills)
+        return self._select(f"{where} ORDER BY in_queue_mills DESC, id DESC LIMIT ? OFFSET ?",
+                            (*parameters, limit, offset))
+
+    def _select(self, clause: str, parameters: tuple[Any, ...]) -> list[dict[str, Any]]:
+        cursor = self._read_connection().execute(
+            f"SELECT {', '.join(COLUMNS)} FROM tasks {clause}", parameters)
+        return [_record(row) for row in cursor.fetchall()]
+
+    def _read_connection(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect()
+            self._local.connection = connection
+        return connection
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")
+        return connection
+
+
+def _ended_between(start_mills: int | None, end_mills: int | None) -> tuple[str, tuple[Any, ...]]:
+    clauses = [f"task_status NOT IN ({', '.join('?' * len(UNFINISHED))})"]
+    parameters: list[Any] = list(UNFINISHED)
+    if start_mills is not None:
+        clauses.append("in_queue_mills >= ?")
+        parameters.append(start_mills)
+    if end_mills is not None:
+        clauses.append("in_queue_mills <= ?")
+        parameters.append(end_mills)
+    return "WHERE " + " AND ".join(clauses), tuple(parameters)
+
+
+def _row_values(record: dict[str, Any]) -> dict[str, Any]:
+    values = {column: record.get(column) for column in COLUMNS if column != "id"}
+    for column in JSON_COLUMNS:
+        values[column] = json.dumps(values[column] if values[column] is not None else
+                                    ({} if column == "req_params" else []))
+    values["webhook_url"] = values["webhook_url"] or ""
+    values["progress"] = values["progress"] or 0
+    return values
+
+
+def _record(row: tuple[Any, ...]) -> dict[str, Any]:
+    record = dict(zip(COLUMNS, row))
+    for column in JSON_COLUMNS:
+        record[column] = json.loads(record[column])
+    return record

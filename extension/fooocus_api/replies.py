@@ -1,0 +1,123 @@
+"""The reply modes of `POST /v1/engine/generate/`, each a thin view over one Task.
+
+- async:  the record at once (`task_status: pending`)
+- stream: Server-Sent Events, one per worker update, the last with the images
+- binary: the first image's bytes, in the format the Accept header asks for
+- sync:   the finished record as JSON (binary mode with `Accept: application/json`)
+
+Nothing here polls: every wait is on the task's change signal. A client that
+goes away stops only its own reply; the task runs on.
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from PIL import Image
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+
+from .files import IMAGE_SUFFIXES, FileRoots
+from .records import absolute_url, public_record
+from .task import Task, TaskStatus, Update
+
+KEEP_ALIVE_SECONDS = 15.0
+FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/webp": "webp"}
+PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+ENDED_WITHOUT_IMAGE = {TaskStatus.FAILED: 422}
+
+
+async def until_ended(task: Task) -> None:
+    version = task.changed.version
+    while not task.status.is_final:
+        version = await task.changed.wait(version)
+
+
+def async_reply(task: Task, base_url: str) -> JSONResponse:
+    return JSONResponse(public_record(task.record(), base_url))
+
+
+async def sync_reply(task: Task, base_url: str) -> JSONResponse:
+    await until_ended(task)
+    return JSONResponse(public_record(task.record(), base_url))
+
+
+def stream_reply(task: Task, base_url: str) -> StreamingResponse:
+    return StreamingResponse(_events(task, base_url), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _events(task: Task, base_url: str) -> AsyncIterator[str]:
+    cursor = 0
+    version = task.changed.version
+    while True:
+        updates = task.updates_since(cursor)
+        cursor += len(updates)
+        for update in updates:
+            yield await _event(task, update, base_url)
+            if update.final:
+                return
+
+        try:
+            version = await asyncio.wait_for(task.changed.wait(version), KEEP_ALIVE_SECONDS)
+        except asyncio.TimeoutError:
+            yield ": keep-alive\n\n"
+
+
+async def _event(task: Task, update: Update, base_url: str) -> str:
+    preview = update.preview
+    event = {
+        "progress": update.progress,
+        "preview": await preview.encoded() if preview is not None else None,
+        "message": update.message,
+        "images": [absolute_url(path, base_url) for path in task.results] if update.final else [],
+    }
+    if update.final:
+        event["task_id"] = task.task_id
+        event["task_status"] = task.status.value
+    return f"data: {json.dumps(event)}\n\n"
+
+
+async def binary_reply(task: Task, accept: str, files: FileRoots, base_url: str) -> Response:
+    await until_ended(task)
+    if task.status is not TaskStatus.FINISHED or not task.results:
+        status_code = ENDED_WITHOUT_IMAGE.get(task.status, 409)
+        record = public_record(task.record(), base_url)
+        return JSONResponse({"detail": task.message, "task": record}, status_code=status_code)
+
+    path = files.result_file(task.results[0].removeprefix("/outputs/"))
+    if path is None:
+        return JSONResponse({"detail": f"the image of task {task.task_id} is gone from disk"},
+                            status_code=410)
+
+    wanted = wanted_format(accept, getattr(task.fooocus_task, "output_format", "png"))
+    if _format_of(path) == wanted:
+        return FileResponse(path, media_type=_media_type(wanted))
+    body = await asyncio.to_thread(convert, path, wanted)
+    return Response(body, media_type=_media_type(wanted))
+
+
+def wanted_format(accept: str, default: str) -> str:
+    """The first image type the Accept header names; else the task's output format."""
+    for part in accept.split(","):
+        media_type = part.split(";")[0].strip().lower()
+        if media_type in FORMATS:
+            return FORMATS[media_type]
+    return "jpeg" if default == "jpg" else default
+
+
+def convert(path: Path, image_format: str) -> bytes:
+    with Image.open(path) as picture:
+        buffer = io.BytesIO()
+        picture.convert("RGB").save(buffer, format=PIL_FORMATS[image_format])
+    return buffer.getvalue()
+
+
+def _format_of(path: Path) -> str:
+    return "jpeg" if path.suffix.lower() in (".jpg", ".jpeg") else path.suffix.lower().lstrip(".")
+
+
+def _media_type(image_format: str) -> str:
+    return IMAGE_SUFFIXES["." + image_format]

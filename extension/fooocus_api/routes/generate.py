@@ -1,0 +1,74 @@
+"""POST /v1/engine/generate/: a request becomes a task on Fooocus's worker."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from .. import replies
+from ..arguments import RequestError, build_arguments
+from ..images import ResolvedImages, resolve_images
+from ..request import GenerateRequest
+from ..service import APIService
+from ..task import Task
+from .common import base_url, current_service, request_error_reply
+
+router = APIRouter()
+
+
+@router.post("/v1/engine/generate/", summary="Generate images")
+@router.post("/v1/engine/generate", include_in_schema=False)
+async def generate(body: GenerateRequest, request: Request,
+                   service: APIService = Depends(current_service)) -> Response:
+    """Queue a generation. The reply mode follows from `stream_output` and
+    `async_process`; with both false the reply is the image itself (or, with
+    `Accept: application/json`, the finished record)."""
+    binary = not (body.stream_output or body.async_process)
+    if binary:
+        body.image_number = 1
+
+    try:
+        task = await run_in_threadpool(_new_task, body, service)
+    except RequestError as error:
+        return request_error_reply(error)
+
+    service.tasks.submit(task)
+    return await _reply(task, body, request, service)
+
+
+def _new_task(body: GenerateRequest, service: APIService) -> Task:
+    resolved = resolve_images(body, service.files)
+    arguments = build_arguments(body, resolved.arrays, service.engine)
+    fooocus_task = service.engine.new_task(arguments.values)
+    return Task(fooocus_task=fooocus_task, source="api",
+                params=_recorded_params(body, resolved, arguments.seed),
+                webhook_url=body.webhook_url or "")
+
+
+def _recorded_params(body: GenerateRequest, resolved: ResolvedImages, seed: int) -> dict[str, Any]:
+    """The request as history keeps it: images replaced by their /inputs/ paths."""
+    params = body.model_dump(mode="json")
+    params["image_seed"] = seed
+    for name, url_path in resolved.url_paths.items():
+        if name.startswith("controlnet_image["):
+            slot = int(name.split("[")[1].split("]")[0])
+            params["controlnet_image"][slot]["cn_img"] = url_path
+        else:
+            params[name] = url_path
+    return params
+
+
+async def _reply(task: Task, body: GenerateRequest, request: Request,
+                 service: APIService) -> Response:
+    base = base_url(request, service)
+    if body.stream_output:
+        return replies.stream_reply(task, base)
+    if body.async_process:
+        return replies.async_reply(task, base)
+
+    accept = request.headers.get("accept", "")
+    if "application/json" in accept.lower():
+        return await replies.sync_reply(task, base)
+    return await replies.binary_reply(task, accept, service.files, base)
