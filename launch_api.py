@@ -39,6 +39,10 @@ class LaunchError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    argv = sys.argv[1:] if argv is None else argv
+    if "-h" in argv or "--help" in argv:
+        _help_parser().print_help()
+        return 0
     own, fooocus_flags = _parser().parse_known_args(argv)
     try:
         fooocus_dir, python = find_fooocus(own.fooocus_dir)
@@ -50,13 +54,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(add_help: bool = False) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog="Any other flag is passed to Fooocus: see `python launch_api.py -- --help`.",
-        formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
+        prog="launch_api.py", add_help=add_help, allow_abbrev=False,
+        description="Start Fooocus 2.5.5 with the REST API beside its Gradio UI.",
+        epilog="Every other flag goes to Fooocus (--listen, --port, --preset, --always-cpu, "
+               "...); `python launch.py --help` in the Fooocus folder lists them.")
     parser.add_argument("--fooocus-dir", type=Path, default=None, metavar="PATH",
-                        help="the Fooocus 2.5.5 checkout the plugin is installed in")
+                        help="the Fooocus checkout the plugin is installed in (default: "
+                             "$FOOOCUS_DIR, else the last `python install.py PATH`)")
+    return parser
+
+
+def _help_parser() -> argparse.ArgumentParser:
+    sys.path.insert(0, str(REPOSITORY / "extension"))
+    from fooocus_api import options
+
+    parser = _parser(add_help=True)
+    options.add_arguments(parser)
     return parser
 
 

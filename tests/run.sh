@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Set up a virtual environment for the tests (once) and run them all.
+#   bash tests/run.sh [pytest arguments]
+# Set FOOOCUS_DIR and FOOOCUS_PY to a real Fooocus 2.5.5 checkout and its Python to
+# also run the tests that need real Fooocus (see README.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=${TEST_VENV:-.venv}
+python=${PYTHON:-python3}
+if [ ! -x "$venv/bin/python" ]; then
+  "$python" -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+
+set +e
+"$venv/bin/python" -m pytest tests "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+  echo "pytest collected no tests: treating that as a failure" >&2
+  exit 1
+fi
+exit "$status"
