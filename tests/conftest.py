@@ -1,104 +1,12 @@
-"""Fixtures that run the real plugin inside a stand-in Fooocus, over real HTTP.
-
-Each server is the stand-in Fooocus checkout (tests/standin/fooocus) copied to
-a temporary folder, with the plugin copied to `extensions/fooocus_api` as
-install.py would, started by `launch_api.py` on a free 127.0.0.1 port.
-"""
+"""Shared fixtures: a stand-in Fooocus with the plugin, and an HTTP client for it."""
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
 
-REPOSITORY = Path(__file__).resolve().parents[1]
-STANDIN = REPOSITORY / "tests" / "standin" / "fooocus"
-PLUGIN = REPOSITORY / "extension" / "fooocus_api"
-START_TIMEOUT_SECONDS = 90
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def standin_checkout(folder: Path) -> Path:
-    """A stand-in Fooocus checkout with the plugin installed in it."""
-    checkout = folder / "Fooocus"
-    shutil.copytree(STANDIN, checkout, ignore=shutil.ignore_patterns("__pycache__", "outputs"))
-    shutil.copytree(PLUGIN, checkout / "extensions" / "fooocus_api",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    return checkout
-
-
-@dataclass
-class FooocusServer:
-    checkout: Path
-    port: int
-    flags: list[str]
-    env: dict[str, str] = field(default_factory=dict)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def log(self) -> str:
-        path = self.checkout / "server.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def start(self, ready_path: str = "/tasks", headers: dict[str, str] | None = None) -> None:
-        command = [sys.executable, str(REPOSITORY / "launch_api.py"),
-                   "--fooocus-dir", str(self.checkout),
-                   "--listen", "127.0.0.1", "--port", str(self.port), *self.flags]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
-        env.pop("FOOOCUS_DIR", None)
-        log = open(self.checkout / "server.log", "ab")
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                        cwd=self.checkout)
-        self._wait_ready(ready_path, headers or {})
-
-    def _wait_ready(self, path: str, headers: dict[str, str]) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log}")
-            try:
-                if httpx.get(self.url + path, headers=headers, timeout=2).status_code < 500:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"server did not answer within {START_TIMEOUT_SECONDS} s:\n{self.log}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def client(self, **kwargs: object) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=60, **kwargs)
-
-
-def start_server(folder: Path, flags: list[str] | None = None,
-                 env: dict[str, str] | None = None, **start: object) -> FooocusServer:
-    server = FooocusServer(standin_checkout(folder), free_port(), flags or [], env or {})
-    server.start(**start)
-    return server
+from fooocus_server import FooocusServer, start_server
 
 
 @pytest.fixture(scope="module")

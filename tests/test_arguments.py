@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import STANDIN
+from fooocus_server import STANDIN
 
 PROBE = Path(__file__).resolve().parent / "probe" / "task_attributes.py"
 FLAG_SETS = [[], ["--disable-image-log"], ["--disable-metadata"],

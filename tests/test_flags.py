@@ -7,7 +7,7 @@ import sys
 import httpx
 import pytest
 
-from conftest import REPOSITORY, free_port, standin_checkout, start_server
+from fooocus_server import REPOSITORY, free_port, standin_checkout, start_server
 
 KEY = "s3cret-key"
 

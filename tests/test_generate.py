@@ -8,17 +8,7 @@ import time
 import httpx
 from PIL import Image
 
-GENERATE = "/v1/engine/generate/"
-
-
-def wait_for_end(client: httpx.Client, task_id: str, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        record = client.get(f"/tasks/{task_id}").json()
-        if record["task_status"] not in ("pending", "running"):
-            return record
-        time.sleep(0.05)
-    raise AssertionError(f"task {task_id} did not end within {timeout} s")
+from fooocus_server import GENERATE, wait_for_end
 
 
 def sse_events(response: httpx.Response) -> list[dict]:

@@ -7,8 +7,7 @@ import time
 import httpx
 import pytest
 
-from conftest import start_server
-from test_generate import GENERATE, wait_for_end
+from fooocus_server import GENERATE, start_server, wait_for_end
 
 
 @pytest.fixture(scope="module")
