@@ -80,6 +80,12 @@ class FooocusServer:
             time.sleep(0.2)
         raise RuntimeError(f"server did not answer within {START_TIMEOUT_SECONDS} s:\n{self.log}")
 
+    def kill(self) -> None:
+        """Like a crash: SIGKILL, no chance to clean up."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()

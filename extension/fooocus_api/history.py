@@ -87,6 +87,28 @@ class History:
 
         self._writes.put(write)
 
+    def delete_between(self, start_mills: int, end_mills: int) -> list[dict[str, Any]]:
+        """Delete the ended tasks queued in [start, end]; the records deleted.
+
+        Runs on the writer thread, so it is ordered after every write queued before it.
+        """
+        where, parameters = _ended_between(start_mills, end_mills)
+        deleted: list[dict[str, Any]] = []
+        done = threading.Event()
+
+        def write(connection: sqlite3.Connection) -> None:
+            try:
+                rows = connection.execute(f"SELECT {', '.join(COLUMNS)} FROM tasks {where}",
+                                          parameters).fetchall()
+                connection.execute(f"DELETE FROM tasks {where}", parameters)
+                deleted.extend(_record(row) for row in rows)
+            finally:
+                done.set()
+
+        self._writes.put(write)
+        done.wait()
+        return deleted
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every write queued so far is committed."""
         done = threading.Event()

@@ -18,10 +18,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .arguments import InputImages, RequestError
 from .files import FileRoots, png_bytes
+from .outbound import OutboundPolicy, OutboundRefused
 from .request import GenerateRequest
 
 MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
-MAX_PIXELS = 64 * 1024 * 1024
 DOWNLOAD_TIMEOUT_SECONDS = 30.0
 NOT_GIVEN = ("", "None", "none", "null")
 
@@ -32,43 +32,54 @@ class ImageTooLarge(RequestError):
     """Becomes a 413."""
 
 
+@dataclass(frozen=True)
+class ImageSources:
+    """Where input images may come from, and how large they may be."""
+
+    files: FileRoots
+    policy: OutboundPolicy = OutboundPolicy()
+    max_pixels: int = 40_000_000
+
+
 @dataclass
 class ResolvedImages:
     arrays: InputImages
     url_paths: dict[str, Any] = field(default_factory=dict)
 
 
-def resolve_images(request: GenerateRequest, files: FileRoots) -> ResolvedImages:
+def resolve_images(request: GenerateRequest, sources: ImageSources) -> ResolvedImages:
     """Decode every image of the request; remember each one's `/inputs/` path."""
     resolved = ResolvedImages(InputImages())
     arrays = resolved.arrays
-    arrays.uov = _load("uov_input_image", request.uov_input_image, files, resolved)
-    arrays.inpaint = _load("inpaint_input_image", request.inpaint_input_image, files, resolved)
-    arrays.mask = _load("inpaint_mask_image_upload", request.inpaint_mask_image_upload, files,
-                        resolved)
-    arrays.enhance = _load("enhance_input_image", request.enhance_input_image, files, resolved)
-    arrays.prompts = [
-        _load(f"controlnet_image[{slot}].cn_img", prompt.cn_img, files, resolved)
-        for slot, prompt in enumerate(request.controlnet_image)
-    ]
+
+    def load(field_name: str, source: str | None) -> Any:
+        return _load(field_name, source, sources, resolved)
+
+    arrays.uov = load("uov_input_image", request.uov_input_image)
+    arrays.inpaint = load("inpaint_input_image", request.inpaint_input_image)
+    arrays.mask = load("inpaint_mask_image_upload", request.inpaint_mask_image_upload)
+    arrays.enhance = load("enhance_input_image", request.enhance_input_image)
+    arrays.prompts = [load(f"controlnet_image[{slot}].cn_img", prompt.cn_img)
+                      for slot, prompt in enumerate(request.controlnet_image)]
     if arrays.mask is not None and arrays.inpaint is not None:
         arrays.mask = _fit_mask(arrays.mask, arrays.inpaint.shape)
     return resolved
 
 
-def _load(field_name: str, source: str | None, files: FileRoots,
+def _load(field_name: str, source: str | None, sources: ImageSources,
           resolved: ResolvedImages) -> Any:
     if source is None or source.strip() in NOT_GIVEN:
         return None
 
-    image = decode_image(field_name, _read_bytes(field_name, source.strip()))
-    resolved.url_paths[field_name] = files.save_input(png_bytes(image))
+    data = _read_bytes(field_name, source.strip(), sources.policy)
+    image = decode_image(field_name, data, sources.max_pixels)
+    resolved.url_paths[field_name] = sources.files.save_input(png_bytes(image))
     return image
 
 
-def _read_bytes(field_name: str, source: str) -> bytes:
+def _read_bytes(field_name: str, source: str, policy: OutboundPolicy) -> bytes:
     if source.lower().startswith(("http://", "https://")):
-        return _download(field_name, source)
+        return _download(field_name, source, policy)
     return _base64_bytes(field_name, source)
 
 
@@ -83,13 +94,14 @@ def _base64_bytes(field_name: str, text: str) -> bytes:
         raise RequestError(field_name, "is neither an http(s) URL nor valid base64") from None
 
 
-def _download(field_name: str, url: str) -> bytes:
+def _download(field_name: str, url: str, policy: OutboundPolicy) -> bytes:
     try:
-        with httpx.stream("GET", url, timeout=DOWNLOAD_TIMEOUT_SECONDS,
-                          follow_redirects=True) as response:
+        with policy.stream("GET", url, DOWNLOAD_TIMEOUT_SECONDS) as response:
             if response.status_code != 200:
                 raise RequestError(field_name, f"{url} answered HTTP {response.status_code}")
             return _read_limited(field_name, response)
+    except OutboundRefused as refusal:
+        raise RequestError(field_name, str(refusal)) from None
     except httpx.HTTPError as error:
         raise RequestError(field_name, f"could not download {url}: {error}") from None
 
@@ -103,13 +115,13 @@ def _read_limited(field_name: str, response: httpx.Response) -> bytes:
     return bytes(body)
 
 
-def decode_image(field_name: str, data: bytes) -> Any:
+def decode_image(field_name: str, data: bytes, max_pixels: int) -> Any:
     """An RGB uint8 array, upright, as the UI would see the picture."""
     try:
         with Image.open(io.BytesIO(data)) as picture:
-            if picture.width * picture.height > MAX_PIXELS:
+            if picture.width * picture.height > max_pixels:
                 raise ImageTooLarge(field_name, f"has {picture.width}×{picture.height} pixels; "
-                                                f"the limit is {MAX_PIXELS}")
+                                                f"the limit is {max_pixels}")
             upright = ImageOps.exif_transpose(picture)
             return np.array(_to_rgb(upright))
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError):

@@ -10,7 +10,10 @@ import argparse
 from dataclasses import dataclass
 
 API_FLAGS = ("--api", "--nowebui")
-API_FLAG_PREFIX = "--api-"
+API_FLAG_PREFIXES = ("--api-", "--webhook-")
+
+
+MEBIBYTE = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -20,22 +23,42 @@ class APIOptions:
     port: int | None = None
     nowebui: bool = False
     base_url: str | None = None
+    public_files: bool = False
+    allow_hosts: frozenset[str] = frozenset()
+    max_body_bytes: int = 64 * MEBIBYTE
+    max_pixels: int = 40_000_000
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_tries: int = 4
+    webhook_backoff: float = 2.0
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> APIOptions:
+        from .outbound import parse_allow_hosts
+
         nowebui = bool(getattr(args, "nowebui", False))
+        defaults = cls()
         return cls(
             enabled=bool(getattr(args, "api", False)) or nowebui,
             key=getattr(args, "api_key", None) or None,
             port=getattr(args, "api_port", None),
             nowebui=nowebui,
             base_url=_strip_slash(getattr(args, "api_base_url", None)),
+            public_files=bool(getattr(args, "api_public_files", False)),
+            allow_hosts=parse_allow_hosts(getattr(args, "api_allow_hosts", None)),
+            max_body_bytes=int(getattr(args, "api_max_body_mb", None) or
+                               defaults.max_body_bytes / MEBIBYTE) * MEBIBYTE,
+            max_pixels=getattr(args, "api_max_pixels", None) or defaults.max_pixels,
+            webhook_url=getattr(args, "webhook_url", None) or None,
+            webhook_secret=getattr(args, "webhook_secret", None) or None,
+            webhook_tries=getattr(args, "webhook_tries", None) or defaults.webhook_tries,
+            webhook_backoff=getattr(args, "webhook_backoff", None) or defaults.webhook_backoff,
         )
 
 
 def wants_api(argv: list[str]) -> bool:
     """True when the command line names any of the plugin's flags."""
-    return any(arg in API_FLAGS or arg.startswith(API_FLAG_PREFIX) for arg in argv)
+    return any(arg in API_FLAGS or arg.startswith(API_FLAG_PREFIXES) for arg in argv)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +75,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--api-base-url", type=str, default=None, metavar="URL",
                        help="Base of the image URLs in replies, e.g. https://example.org/fooocus. "
                             "Default: taken from each request.")
+    group.add_argument("--api-public-files", action="store_true",
+                       help="With --api-key, still serve /outputs and /inputs images without it.")
+    group.add_argument("--api-allow-hosts", type=str, default=None, metavar="HOST[,HOST...]",
+                       help="Hosts or addresses on the local or private network that input-image "
+                            "URLs and webhooks may reach (refused by default).")
+    group.add_argument("--api-max-body-mb", type=_positive_int, default=None, metavar="MB",
+                       help="Largest request body, in MiB (default 64); larger ones get 413.")
+    group.add_argument("--api-max-pixels", type=_positive_int, default=None, metavar="N",
+                       help="Largest input image, in pixels (default 40000000); larger ones get 413.")
+    group.add_argument("--webhook-url", type=str, default=None, metavar="URL",
+                       help="Webhook for requests that name none: the final record is POSTed "
+                            "there when a task ends.")
+    group.add_argument("--webhook-secret", type=str, default=None, metavar="SECRET",
+                       help="Sign webhook deliveries with HMAC-SHA256 (header "
+                            "X-Fooocus-Signature; see README).")
+    group.add_argument("--webhook-tries", type=_positive_int, default=None, metavar="N",
+                       help="Attempts per webhook delivery (default 4).")
+    group.add_argument("--webhook-backoff", type=_positive_float, default=None, metavar="SECONDS",
+                       help="Wait before the first retry, doubled for each next one (default 2).")
 
 
 def _port(text: str) -> int:
@@ -59,6 +101,20 @@ def _port(text: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port must be 1..65535, got {port}")
     return port
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
+    return value
 
 
 def _strip_slash(url: str | None) -> str | None:

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from .engine import Engine
 from .files import FileRoots
 from .history import History
+from .images import ImageSources
 from .options import APIOptions
+from .outbound import OutboundPolicy
 from .task_queue import TaskQueue
 
 logger = logging.getLogger("fooocus_api")
@@ -24,6 +26,11 @@ class APIService:
     files: FileRoots
     history: History
     tasks: TaskQueue
+
+    @property
+    def image_sources(self) -> ImageSources:
+        return ImageSources(self.files, OutboundPolicy(self.options.allow_hosts),
+                            self.options.max_pixels)
 
 
 _service: APIService | None = None

@@ -36,12 +36,12 @@ def main() -> None:
     from fooocus_api.arguments import build_arguments
     from fooocus_api.engine import Engine
     from fooocus_api.files import FileRoots
-    from fooocus_api.images import resolve_images
+    from fooocus_api.images import ImageSources, resolve_images
     from fooocus_api.request import GenerateRequest
 
     request = GenerateRequest.model_validate_json(request_json)
     folder = Path(tempfile.mkdtemp())
-    images = resolve_images(request, FileRoots(results=folder, inputs=folder))
+    images = resolve_images(request, ImageSources(FileRoots(results=folder, inputs=folder)))
     arguments = build_arguments(request, images.arrays, Engine())
     task = worker.AsyncTask(args=list(arguments.values))
     attributes = {name: _plain(value) for name, value in vars(task).items() if name != "args"}

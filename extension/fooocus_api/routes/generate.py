@@ -39,7 +39,7 @@ async def generate(body: GenerateRequest, request: Request,
 
 
 def _new_task(body: GenerateRequest, service: APIService) -> Task:
-    resolved = resolve_images(body, service.files)
+    resolved = resolve_images(body, service.image_sources)
     arguments = build_arguments(body, resolved.arrays, service.engine)
     fooocus_task = service.engine.new_task(arguments.values)
     return Task(fooocus_task=fooocus_task, source="api",

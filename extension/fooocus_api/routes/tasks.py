@@ -1,10 +1,14 @@
 """/tasks: the queue as Fooocus's worker sees it, and the history behind it."""
 from __future__ import annotations
 
+import logging
+import time
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from ..records import public_record
@@ -13,7 +17,12 @@ from ..task import Task
 from ..task_queue import TaskConflict, TaskNotFound
 from .common import base_url, current_service, error_reply
 
+logger = logging.getLogger("fooocus_api")
+
 router = APIRouter()
+
+TIME_HELP = ("ISO 8601, e.g. 2024-07-03T12:22:30 or 2024-07-03T12:22:30+02:00; "
+             "without a time zone it is the server's local time.")
 
 
 @router.get("/tasks", summary="Current, pending and past tasks")
@@ -21,8 +30,24 @@ async def list_tasks(request: Request,
                      query: Literal["all", "current", "pending", "history"] = "all",
                      page: int = Query(0, ge=0, description="0 is the first page."),
                      page_size: int = Query(10, ge=1, le=100),
-                     service: APIService = Depends(current_service)) -> dict[str, list[Any]]:
+                     start_at: str | None = Query(None, description=TIME_HELP),
+                     end_at: str | None = Query(None, description=TIME_HELP + " Default: now."),
+                     action: Literal["delete"] | None = Query(
+                         None, description="'delete': delete the history records queued "
+                                           "between start_at and end_at, and their images."),
+                     service: APIService = Depends(current_service)) -> Response:
+    """Always `{"history": [], "current": [], "pending": []}`; history is newest first."""
+    try:
+        window = time_window(start_at, end_at)
+    except ValueError as error:
+        return JSONResponse({"detail": [{"loc": ["query", str(error.args[0])],
+                                         "msg": str(error.args[1]), "type": "value_error"}]},
+                            status_code=422)
+
     base = base_url(request, service)
+    if action == "delete":
+        return await _delete_history(window, service, base)
+
     listing: dict[str, list[Any]] = {"history": [], "current": [], "pending": []}
     if query in ("all", "current"):
         running = service.tasks.current()
@@ -31,9 +56,57 @@ async def list_tasks(request: Request,
         pending = service.tasks.pending()[page * page_size:(page + 1) * page_size]
         listing["pending"] = [await _live_record(task, service, base) for task in pending]
     if query in ("all", "history"):
-        rows = service.history.page(page_size, page * page_size)
+        start, end = window if start_at is not None else (None, None)
+        rows = await run_in_threadpool(service.history.page, page_size, page * page_size,
+                                       start, end)
         listing["history"] = [public_record(row, base) for row in rows]
-    return listing
+    return JSONResponse(listing)
+
+
+async def _delete_history(window: tuple[int, int], service: APIService, base: str) -> Response:
+    start, end = window
+    if start is None:
+        return JSONResponse({"detail": [{"loc": ["query", "start_at"], "type": "value_error",
+                                         "msg": "action=delete needs start_at (and optionally "
+                                                "end_at); nothing was deleted"}]},
+                            status_code=422)
+
+    deleted = await run_in_threadpool(service.history.delete_between, start, end)
+    files = await run_in_threadpool(_delete_results, deleted, service)
+    logger.info("deleted %d history record(s) and %d image(s)", len(deleted), len(files))
+    return JSONResponse({"history": [public_record(row, base) for row in deleted],
+                         "current": [], "pending": [],
+                         "deleted": {"tasks": len(deleted), "files": files}})
+
+
+def _delete_results(records: list[dict[str, Any]], service: APIService) -> list[str]:
+    removed = []
+    for record in records:
+        for url_path in record["result"]:
+            path = service.files.result_file(url_path.removeprefix("/outputs/"))
+            if path is not None:
+                path.unlink(missing_ok=True)
+                removed.append(url_path)
+    return removed
+
+
+def time_window(start_at: str | None, end_at: str | None) -> tuple[int | None, int]:
+    """Milliseconds since the epoch; raises ValueError(field, message)."""
+    start = parse_instant("start_at", start_at) if start_at is not None else None
+    end = parse_instant("end_at", end_at) if end_at is not None else int(time.time() * 1000)
+    if start is not None and start > end:
+        raise ValueError("end_at", f"end_at ({end_at or 'now'}) is before start_at ({start_at})")
+    return start, end
+
+
+def parse_instant(field: str, text: str) -> int:
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(field, f"'{text}' is not an ISO 8601 date and time") from None
+    if moment.tzinfo is None:
+        moment = moment.astimezone()
+    return int(moment.timestamp() * 1000)
 
 
 @router.get("/tasks/{task_id}", summary="One task; with its preview while it runs")
