@@ -10,9 +10,15 @@ from . import service
 HEADER = "X-API-KEY"
 
 
+FILE_PREFIXES = ("/outputs/", "/inputs/")
+
+
 def require_key(request: Request) -> None:
-    key = service.current().options.key
+    options = service.current().options
+    key = options.key
     if key is None:
+        return
+    if options.public_files and request.url.path.startswith(FILE_PREFIXES):
         return
 
     given = request.headers.get(HEADER, "")

@@ -23,7 +23,7 @@ from typing import Any
 
 logger = logging.getLogger("fooocus_api")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -38,14 +38,16 @@ CREATE TABLE IF NOT EXISTS tasks (
     task_status TEXT NOT NULL,
     progress INTEGER NOT NULL DEFAULT 0,
     result TEXT NOT NULL DEFAULT '[]',
-    error TEXT
+    error TEXT,
+    webhook TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_in_queue_mills ON tasks (in_queue_mills);
 """
 
 COLUMNS = ("id", "task_id", "source", "req_params", "webhook_url", "in_queue_mills",
-           "start_mills", "finish_mills", "task_status", "progress", "result", "error")
-JSON_COLUMNS = ("req_params", "result")
+           "start_mills", "finish_mills", "task_status", "progress", "result", "error", "webhook")
+JSON_COLUMNS = ("req_params", "result", "webhook")
+JSON_DEFAULTS = {"req_params": {}, "result": [], "webhook": None}
 UNFINISHED = ("pending", "running")
 
 Write = Callable[[sqlite3.Connection], None]
@@ -109,6 +111,19 @@ class History:
         done.wait()
         return deleted
 
+    def save_webhook(self, task_id: str, outcome: dict[str, Any]) -> None:
+        text = json.dumps(outcome)
+        self._writes.put(lambda connection: connection.execute(
+            "UPDATE tasks SET webhook = ? WHERE task_id = ?", (text, task_id)))
+
+    def undelivered_webhooks(self, tries: int) -> list[dict[str, Any]]:
+        """Ended tasks whose webhook was never sent, or was cut off mid-retry."""
+        rows = self._select(
+            f"WHERE webhook_url != '' AND task_status NOT IN ({', '.join('?' * len(UNFINISHED))})"
+            " AND (webhook IS NULL OR (json_extract(webhook, '$.delivered') = 0"
+            " AND json_extract(webhook, '$.attempts') < ?))", (*UNFINISHED, tries))
+        return rows
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every write queued so far is committed."""
         done = threading.Event()
@@ -138,6 +153,7 @@ class History:
                                f"{SCHEMA_VERSION}. Upgrade the plugin.")
         with connection:
             connection.executescript(SCHEMA)
+            _add_missing_columns(connection)
             connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             marked = connection.execute(
                 "UPDATE tasks SET task_status = 'interrupted', finish_mills = ? "
@@ -178,6 +194,13 @@ class History:
         return connection
 
 
+def _add_missing_columns(connection: sqlite3.Connection) -> None:
+    """Schema 1 had no `webhook` column."""
+    present = {row[1] for row in connection.execute("PRAGMA table_info(tasks)")}
+    if "webhook" not in present:
+        connection.execute("ALTER TABLE tasks ADD COLUMN webhook TEXT")
+
+
 def _ended_between(start_mills: int | None, end_mills: int | None) -> tuple[str, tuple[Any, ...]]:
     clauses = [f"task_status NOT IN ({', '.join('?' * len(UNFINISHED))})"]
     parameters: list[Any] = list(UNFINISHED)
@@ -193,8 +216,8 @@ def _ended_between(start_mills: int | None, end_mills: int | None) -> tuple[str,
 def _row_values(record: dict[str, Any]) -> dict[str, Any]:
     values = {column: record.get(column) for column in COLUMNS if column != "id"}
     for column in JSON_COLUMNS:
-        values[column] = json.dumps(values[column] if values[column] is not None else
-                                    ({} if column == "req_params" else []))
+        value = values[column] if values[column] is not None else JSON_DEFAULTS[column]
+        values[column] = json.dumps(value) if value is not None else None
     values["webhook_url"] = values["webhook_url"] or ""
     values["progress"] = values["progress"] or 0
     return values
@@ -203,5 +226,6 @@ def _row_values(record: dict[str, Any]) -> dict[str, Any]:
 def _record(row: tuple[Any, ...]) -> dict[str, Any]:
     record = dict(zip(COLUMNS, row))
     for column in JSON_COLUMNS:
-        record[column] = json.loads(record[column])
+        if record[column] is not None:
+            record[column] = json.loads(record[column])
     return record

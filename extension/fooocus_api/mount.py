@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from . import __version__, service
 from .auth import require_key
 from .engine import Engine
+from .limits import BodyLimit
 from .routes import api_router
 from .routes.docs import docs_router
 
@@ -64,6 +65,11 @@ def mount_api(app: FastAPI) -> None:
     if getattr(app.state, "fooocus_api_mounted", False):
         return
     app.state.fooocus_api_mounted = True
+    # FastAPI's own /openapi.json would list the API without asking for the key;
+    # the docs router serves the API's schema in its place, behind the key.
+    app.router.routes = [route for route in app.router.routes
+                         if getattr(route, "path", None) != "/openapi.json"]
+    app.add_middleware(BodyLimit, max_bytes=lambda: service.current().options.max_body_bytes)
     app.include_router(api_router(), dependencies=_key_dependencies())
     app.include_router(docs_router(), dependencies=_key_dependencies())
 

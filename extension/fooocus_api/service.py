@@ -11,7 +11,10 @@ from .history import History
 from .images import ImageSources
 from .options import APIOptions
 from .outbound import OutboundPolicy
+from .records import public_record
+from .task import Task
 from .task_queue import TaskQueue
+from .webhooks import Webhooks
 
 logger = logging.getLogger("fooocus_api")
 
@@ -26,6 +29,7 @@ class APIService:
     files: FileRoots
     history: History
     tasks: TaskQueue
+    webhooks: Webhooks
 
     @property
     def image_sources(self) -> ImageSources:
@@ -48,9 +52,33 @@ def start(engine: Engine) -> APIService:
     files = FileRoots(results=engine.temp_dir if engine.image_log_disabled else outputs,
                       inputs=outputs / INPUTS_FOLDER)
     history = History(outputs / HISTORY_FILE)
-    _service = APIService(options, engine, files, history, TaskQueue(engine, history, files))
+    tasks = TaskQueue(engine, history, files, options.webhook_url or "")
+    webhooks = _start_webhooks(options, history, tasks)
+    _service = APIService(options, engine, files, history, tasks, webhooks)
     logger.info("REST API ready; history in %s", history.path)
     return _service
+
+
+def _start_webhooks(options: APIOptions, history: History, tasks: TaskQueue) -> Webhooks:
+    def keep_outcome(task_id: str, outcome: dict) -> None:
+        task = tasks.get(task_id)
+        if task is not None:
+            task.webhook = outcome
+        history.save_webhook(task_id, outcome)
+
+    webhooks = Webhooks(OutboundPolicy(options.allow_hosts), options.webhook_tries,
+                        options.webhook_backoff, options.webhook_secret, keep_outcome)
+
+    def send_when_ended(task: Task) -> None:
+        if task.webhook_url:
+            base = task.base_url or options.base_url or ""
+            webhooks.send(task.task_id, task.webhook_url, public_record(task.record(), base))
+
+    tasks.on_ended(send_when_ended)
+    for record in history.undelivered_webhooks(options.webhook_tries):
+        webhooks.send(record["task_id"], record["webhook_url"],
+                      public_record(record, options.base_url or ""))
+    return webhooks
 
 
 def current() -> APIService:

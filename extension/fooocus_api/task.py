@@ -75,6 +75,8 @@ class Task:
     source: str = "api"
     params: dict[str, Any] = field(default_factory=dict)
     webhook_url: str = ""
+    base_url: str = ""
+    webhook: dict[str, Any] | None = None
     task_id: str = field(default_factory=new_task_id)
     row_id: int = -1
     status: TaskStatus = TaskStatus.PENDING
@@ -160,6 +162,7 @@ class Task:
                 "webhook_url": self.webhook_url,
                 "result": list(self.results),
                 "error": self.error,
+                "webhook": self.webhook,
                 "source": self.source,
                 "message": self.message,
             }

@@ -38,8 +38,10 @@ class TaskConflict(RuntimeError):
 
 
 class TaskQueue:
-    def __init__(self, engine: Engine, history: History, files: FileRoots) -> None:
+    def __init__(self, engine: Engine, history: History, files: FileRoots,
+                 default_webhook_url: str = "") -> None:
         self._engine = engine
+        self._default_webhook_url = default_webhook_url
         self._history = history
         self._files = files
         self._lock = threading.Lock()
@@ -73,7 +75,8 @@ class TaskQueue:
         with self._lock:
             if id(fooocus_task) in self._by_fooocus_task:
                 return
-        task = Task(fooocus_task=fooocus_task, source="ui", params=ui_params(fooocus_task))
+        task = Task(fooocus_task=fooocus_task, source="ui", params=ui_params(fooocus_task),
+                    webhook_url=self._default_webhook_url)
         self._register(task, keep_reports=True)
         logger.info("task %s queued (ui)", task.task_id)
 

@@ -18,6 +18,7 @@ def docs_router() -> APIRouter:
     router = APIRouter()
 
     @router.get(OPENAPI_PATH, include_in_schema=False)
+    @router.get("/openapi.json", include_in_schema=False)
     def openapi() -> JSONResponse:
         return JSONResponse(api_schema())
 

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from .. import replies
 from ..arguments import RequestError, build_arguments
 from ..images import ResolvedImages, resolve_images
+from ..outbound import OutboundPolicy, OutboundRefused
 from ..request import GenerateRequest
 from ..service import APIService
 from ..task import Task
@@ -30,7 +31,7 @@ async def generate(body: GenerateRequest, request: Request,
         body.image_number = 1
 
     try:
-        task = await run_in_threadpool(_new_task, body, service)
+        task = await run_in_threadpool(_new_task, body, service, base_url(request, service))
     except RequestError as error:
         return request_error_reply(error)
 
@@ -38,13 +39,24 @@ async def generate(body: GenerateRequest, request: Request,
     return await _reply(task, body, request, service)
 
 
-def _new_task(body: GenerateRequest, service: APIService) -> Task:
+def _new_task(body: GenerateRequest, service: APIService, base: str) -> Task:
+    webhook_url = _checked_webhook_url(body.webhook_url or service.options.webhook_url, service)
     resolved = resolve_images(body, service.image_sources)
     arguments = build_arguments(body, resolved.arrays, service.engine)
     fooocus_task = service.engine.new_task(arguments.values)
     return Task(fooocus_task=fooocus_task, source="api",
                 params=_recorded_params(body, resolved, arguments.seed),
-                webhook_url=body.webhook_url or "")
+                webhook_url=webhook_url, base_url=base)
+
+
+def _checked_webhook_url(url: str | None, service: APIService) -> str:
+    if not url:
+        return ""
+    try:
+        OutboundPolicy(service.options.allow_hosts).check(url)
+    except OutboundRefused as refusal:
+        raise RequestError("webhook_url", str(refusal)) from None
+    return url
 
 
 def _recorded_params(body: GenerateRequest, resolved: ResolvedImages, seed: int) -> dict[str, Any]:
