@@ -62,6 +62,7 @@ class PluginRepo:
     source: Path
     requirements: Path
     record: Path
+    patches: Path | None = None
 
     @classmethod
     def at(cls, root: Path) -> PluginRepo:
@@ -69,6 +70,7 @@ class PluginRepo:
             source=root / "extension" / PACKAGE_NAME,
             requirements=root / "requirements.txt",
             record=root / ".fooocus-install.json",
+            patches=root / "patches",
         )
 
 
@@ -205,6 +207,13 @@ def copy_package(source: Path, destination: Path) -> None:
         shutil.rmtree(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(source, destination, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+
+
+def install_package(repo: PluginRepo, destination: Path) -> None:
+    """The package, with the repo's patches/ inside it as `patches/`."""
+    copy_package(repo.source, destination)
+    if repo.patches is not None and repo.patches.is_dir():
+        shutil.copytree(repo.patches, destination / "patches")
 
 
 def pth_content(extensions_dir: Path) -> str:
@@ -388,7 +397,7 @@ def install(
             log.info("Would run: %s", " ".join(pip_check_command(python)))
         return
 
-    copy_package(repo.source, destination)
+    install_package(repo, destination)
     write_pth(purelib, extensions_dir)
     record = make_record(fooocus_dir, python, repo.source, created_extensions_dir)
     write_record(record, [destination / RECORD_NAME, repo.record])

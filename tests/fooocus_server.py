@@ -17,9 +17,11 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import install  # noqa: E402  (the repository root holds install.py)
+
 REPOSITORY = Path(__file__).resolve().parents[1]
 STANDIN = REPOSITORY / "tests" / "standin" / "fooocus"
-PLUGIN = REPOSITORY / "extension" / "fooocus_api"
 START_TIMEOUT_SECONDS = 90
 GENERATE = "/v1/engine/generate/"
 
@@ -34,8 +36,8 @@ def standin_checkout(folder: Path) -> Path:
     """A stand-in Fooocus checkout with the plugin installed in it."""
     checkout = folder / "Fooocus"
     shutil.copytree(STANDIN, checkout, ignore=shutil.ignore_patterns("__pycache__", "outputs"))
-    shutil.copytree(PLUGIN, checkout / "extensions" / "fooocus_api",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    install.install_package(install.PluginRepo.at(REPOSITORY),
+                            checkout / "extensions" / "fooocus_api")
     return checkout
 
 

@@ -50,11 +50,12 @@ def attach() -> None:
         return
     _attached = True
 
-    from . import mount
+    from . import mount, patching
 
+    patching.patches = patching.Patches.from_folder()
     hooks.after_import({
         "ldm_patched.modules.args_parser": lambda module: options.add_arguments(module.parser),
         "modules.async_worker": mount.attach_worker,
         "gradio.routes": mount.attach_gradio_routes,
         "gradio.blocks": mount.attach_gradio_blocks,
-    })
+    }, transform=patching.patches.transform, transformed=patching.patches.modules)

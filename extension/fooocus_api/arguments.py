@@ -20,6 +20,7 @@ from .request import EnhanceControl, GenerateRequest
 
 MIN_SEED = 0
 MAX_SEED = 2**63 - 1
+CUSTOM_UPSCALE = "Upscale (Custom)"
 
 
 class RequestError(ValueError):
@@ -48,12 +49,15 @@ class TaskArguments:
     values: list[Any]
     seed: int
     tab: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+    """Set on the AsyncTask after it is built; read by the plugin's patches."""
 
 
 def build_arguments(request: GenerateRequest, images: InputImages, engine: Engine) -> TaskArguments:
     config, flags = engine.config, engine.flags
     tab = current_tab(request, images)
     seed = resolve_seed(request.image_seed)
+    request, images = apply_outpaint_distance(request, images)
 
     values: list[Any] = [request.generate_image_grid]
     values += _prompt_section(request, config, flags, seed)
@@ -64,7 +68,48 @@ def build_arguments(request: GenerateRequest, images: InputImages, engine: Engin
     values += _save_section(request, config, engine)
     values += _image_prompt_section(request, images, config, flags)
     values += _enhance_section(request, images, config, flags)
-    return TaskArguments(values, seed, tab)
+    return TaskArguments(values, seed, tab, _custom_upscale(request))
+
+
+def _custom_upscale(request: GenerateRequest) -> dict[str, Any]:
+    if request.uov_method != CUSTOM_UPSCALE:
+        return {}
+    from . import patching
+
+    if "upscale_multiple" not in patching.patches.applied:
+        raise RequestError("uov_method", "'Upscale (Custom)' needs the upscale_multiple patch, "
+                                         "which did not apply to this Fooocus (see its log)")
+    return {"upscale_multiple": request.upscale_multiple}
+
+
+def apply_outpaint_distance(request: GenerateRequest,
+                            images: InputImages) -> tuple[GenerateRequest, InputImages]:
+    """Outpaint by given pixel distances the way Fooocus outpaints by 30 %: pad the image
+    (edge pixels) and the mask (white), then inpaint the whole with strength 1."""
+    distances = dict(zip(("left", "top", "right", "bottom"), request.outpaint_distance))
+    if not any(distances.values()) or images.inpaint is None:
+        return request, images
+
+    import numpy as np
+
+    image = images.inpaint
+    height, width = image.shape[:2]
+    selected = {direction.lower() for direction in request.outpaint_selections}
+    for direction, size in ((("top", height), ("bottom", height), ("left", width),
+                             ("right", width))):
+        if not distances[direction] and direction in selected:
+            distances[direction] = int(size * 0.3)
+
+    mask = images.mask if images.mask is not None else np.zeros_like(image)
+    padding = ((distances["top"], distances["bottom"]), (distances["left"], distances["right"]))
+    padded = InputImages(**{**images.__dict__})
+    padded.inpaint = np.ascontiguousarray(np.pad(image, (*padding, (0, 0)), mode="edge"))
+    padded.mask = np.ascontiguousarray(np.pad(mask, (*padding, (0, 0)), mode="constant",
+                                              constant_values=255))
+    changed = request.model_copy(update={"outpaint_selections": [], "inpaint_strength": 1.0,
+                                         "inpaint_respective_field": 1.0,
+                                         "outpaint_distance": [0, 0, 0, 0]})
+    return changed, padded
 
 
 def current_tab(request: GenerateRequest, images: InputImages) -> str:
@@ -132,11 +177,9 @@ def lora_slots(request: GenerateRequest, config: Any) -> list[tuple[bool, str, f
 
 
 def _image_section(request: GenerateRequest, images: InputImages, flags: Any) -> list[Any]:
-    if any(request.outpaint_distance):
-        raise RequestError("outpaint_distance", "is not supported by this version of the plugin "
-                                                "yet; use outpaint_selections", [[0, 0, 0, 0]])
+    uov_method = "Upscale (2x)" if request.uov_method == CUSTOM_UPSCALE else request.uov_method
     return [
-        _choice("uov_method", request.uov_method, flags.uov_list),
+        _choice("uov_method", uov_method, flags.uov_list),
         images.uov,
         [direction for direction in request.outpaint_selections],
         _inpaint_canvas(images),

@@ -6,7 +6,7 @@ the value the Gradio UI would show for it: Fooocus's configuration, including
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -143,7 +143,7 @@ class GenerateRequest(BaseModel):
     enhance_ctrls: list[EnhanceControl] = Field(default_factory=list)
     generate_image_grid: bool = False
 
-    outpaint_distance: list[int] = Field(
+    outpaint_distance: list[Annotated[int, Field(ge=0, le=2048)]] = Field(
         default_factory=lambda: [0, 0, 0, 0], min_length=4, max_length=4,
         description="Outpaint distance in pixels: [left, top, right, bottom].")
     upscale_multiple: float = Field(default=1.0, ge=1.0, le=5.0,

@@ -44,6 +44,8 @@ def _new_task(body: GenerateRequest, service: APIService, base: str) -> Task:
     resolved = resolve_images(body, service.image_sources)
     arguments = build_arguments(body, resolved.arrays, service.engine)
     fooocus_task = service.engine.new_task(arguments.values)
+    for name, value in arguments.attributes.items():
+        setattr(fooocus_task, name, value)
     return Task(fooocus_task=fooocus_task, source="api",
                 params=_recorded_params(body, resolved, arguments.seed),
                 webhook_url=webhook_url, base_url=base)

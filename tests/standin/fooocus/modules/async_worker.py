@@ -186,6 +186,36 @@ def sampling_steps(async_task: AsyncTask) -> int:
     return min(async_task.steps, int(cap)) if cap else async_task.steps
 
 
+def input_image_size(async_task: AsyncTask) -> tuple[int, int] | None:
+    """For image tasks, the size the result would have: the (upscaled) input or canvas."""
+    if not async_task.input_image_checkbox:
+        return None
+    if async_task.current_tab == 'uov' and 'upscale' in async_task.uov_method \
+            and async_task.uov_input_image is not None:
+        return upscaled_size(async_task, *async_task.uov_input_image.shape[:2])
+    if async_task.current_tab == 'inpaint' and isinstance(async_task.inpaint_input_image, dict):
+        height, width = async_task.inpaint_input_image['image'].shape[:2]
+        return width, height
+    return None
+
+
+def upscaled_size(async_task: AsyncTask, H: int, W: int) -> tuple[int, int]:
+    """Fooocus's factors; the shape_ceil line is the upscale_multiple patch's anchor."""
+    if '1.5x' in async_task.uov_method:
+        f = 1.5
+    elif '2x' in async_task.uov_method:
+        f = 2.0
+    else:
+        f = 1.0
+    shape_ceil = get_shape_ceil(H * f, W * f)
+    logger.debug("upscale to %.1fx, shape ceil %d", f, shape_ceil)
+    return int(W * f), int(H * f)
+
+
+def get_shape_ceil(height: float, width: float) -> float:
+    return math.ceil(((height * width) ** 0.5) / 64.0) * 64.0
+
+
 def image_size(async_task: AsyncTask) -> tuple[int, int]:
     """Width and height from the '1152×896 <span …>' label, then the overwrite sliders."""
     label = async_task.aspect_ratios_selection.replace('×', ' ').replace('*', ' ')
@@ -214,7 +244,8 @@ def preview_image(seed: int, step: int) -> np.ndarray:
     return preview
 
 
-def save_image(async_task: AsyncTask, seed: int, width: int, height: int) -> str:
+def save_image(async_task: AsyncTask, seed: int, width: int, height: int,
+               scale: int = LATENT_SCALE) -> str:
     """Write the image where Fooocus's private logger would, and return its path."""
     persist_image = not async_task.should_enhance or not async_task.save_final_enhanced_image_only
     to_temp = args_manager.args.disable_image_log or not persist_image
@@ -225,7 +256,7 @@ def save_image(async_task: AsyncTask, seed: int, width: int, height: int) -> str
         # Fooocus would overwrite; a fresh name keeps counts of files on disk reliable in tests.
         path = generate_temp_filename(folder=folder, extension=async_task.output_format)[1]
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    size = (max(1, width // LATENT_SCALE), max(1, height // LATENT_SCALE))
+    size = (max(1, width // scale), max(1, height // scale))
     Image.new('RGB', size, seed_colour(seed)).save(path)
     return path
 
@@ -280,6 +311,9 @@ def sample_image(async_task: AsyncTask, index: int, steps: int, progress: Progre
 
     progressbar(async_task, progress.percent(),
                 f'Saving image {index + 1}/{async_task.image_number} to system ...')
+    from_input = input_image_size(async_task)
+    if from_input is not None:
+        return save_image(async_task, seed, *from_input, scale=1)
     return save_image(async_task, seed, *image_size(async_task))
 
 
