@@ -38,8 +38,9 @@ REQUEST = {
     "image_number": 3, "output_format": "webp", "image_seed": 123456789,
     "read_wildcards_in_order": True, "sharpness": 7.5, "guidance_scale": 5.5,
     "refiner_model_name": "None", "refiner_switch": 0.55,
-    "loras": [{"enabled": True, "model_name": "lora-a.safetensors", "weight": 0.25},
-              {"enabled": False, "model_name": "lora-b.safetensors", "weight": 0.5}],
+    "loras": [{"enabled": True, "model_name": "sdxl_lcm_lora.safetensors", "weight": 0.25},
+              {"enabled": False, "model_name": "sdxl_hyper_sd_4step_lora.safetensors",
+               "weight": 0.5}],
     "uov_method": "Vary (Strong)", "uov_input_image": png_base64(40, 24, (200, 10, 10)),
     "outpaint_selections": ["Left", "Top"], "inpaint_additional_prompt": "i-prompt",
     "disable_preview": True, "disable_intermediate_results": True,
@@ -86,7 +87,7 @@ EXPECTED = {
     "steps": 4, "image_number": 3, "output_format": "webp", "seed": 123456789,
     "read_wildcards_in_order": True, "sharpness": 7.5, "cfg_scale": 5.5,
     "refiner_model_name": "None", "refiner_switch": 0.55,
-    "loras": [["lora-a.safetensors", 0.25]],
+    "loras": [["sdxl_lcm_lora.safetensors", 0.25]],
     "input_image_checkbox": True, "current_tab": "uov", "uov_method": "Vary (Strong)",
     "uov_input_image": {"shape": [24, 40, 3]}, "outpaint_selections": ["Left", "Top"],
     "inpaint_input_image": None, "inpaint_additional_prompt": "i-prompt",
@@ -125,7 +126,15 @@ def fooocus_targets() -> list[tuple[str, str]]:
     return [pytest.param(directory, python, id=name) for name, directory, python in targets]
 
 
+def machine_flags(fooocus_dir: str) -> list[str]:
+    """Real Fooocus on a machine without a GPU needs FOOOCUS_FLAGS='--always-cpu'."""
+    if fooocus_dir == str(STANDIN):
+        return []
+    return os.environ.get("FOOOCUS_FLAGS", "").split()
+
+
 def task_attributes(fooocus_dir: str, python: str, request: dict, flags: list[str]) -> dict:
+    flags = [*machine_flags(fooocus_dir), *flags]
     run = subprocess.run([python, str(PROBE), fooocus_dir, json.dumps(request), *flags],
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]

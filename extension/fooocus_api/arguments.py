@@ -15,6 +15,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from .catalog import NO_MODEL, Catalog
 from .engine import Engine
 from .request import EnhanceControl, GenerateRequest
 
@@ -55,6 +56,7 @@ class TaskArguments:
 
 def build_arguments(request: GenerateRequest, images: InputImages, engine: Engine) -> TaskArguments:
     config, flags = engine.config, engine.flags
+    check_names(request, Catalog(engine), config)
     tab = current_tab(request, images)
     seed = resolve_seed(request.image_seed)
     request, images = apply_outpaint_distance(request, images)
@@ -110,6 +112,21 @@ def apply_outpaint_distance(request: GenerateRequest,
                                          "inpaint_respective_field": 1.0,
                                          "outpaint_distance": [0, 0, 0, 0]})
     return changed, padded
+
+
+def check_names(request: GenerateRequest, catalog: Catalog, config: Any) -> None:
+    """Every model, LoRA, VAE and style named must be one this Fooocus has."""
+    base = _given(request.base_model_name, config.default_base_model_name)
+    _choice("base_model_name", base, catalog.models)
+    refiner = _given(request.refiner_model_name, config.default_refiner_model_name)
+    _choice("refiner_model_name", refiner, [NO_MODEL, *catalog.models])
+    for slot, lora in enumerate(request.loras or []):
+        if lora.model_name != NO_MODEL:
+            _choice(f"loras[{slot}].model_name", lora.model_name, [NO_MODEL, *catalog.loras])
+    _choice("vae_name", _given(request.vae_name, config.default_vae), catalog.vaes)
+    styles = catalog.styles
+    for style in request.style_selections or []:
+        _choice("style_selections", style, styles)
 
 
 def current_tab(request: GenerateRequest, images: InputImages) -> str:

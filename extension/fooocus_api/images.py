@@ -71,13 +71,13 @@ def _load(field_name: str, source: str | None, sources: ImageSources,
     if source is None or source.strip() in NOT_GIVEN:
         return None
 
-    data = _read_bytes(field_name, source.strip(), sources.policy)
+    data = read_image_bytes(field_name, source.strip(), sources.policy)
     image = decode_image(field_name, data, sources.max_pixels)
     resolved.url_paths[field_name] = sources.files.save_input(png_bytes(image))
     return image
 
 
-def _read_bytes(field_name: str, source: str, policy: OutboundPolicy) -> bytes:
+def read_image_bytes(field_name: str, source: str, policy: OutboundPolicy) -> bytes:
     if source.lower().startswith(("http://", "https://")):
         return _download(field_name, source, policy)
     return _base64_bytes(field_name, source)

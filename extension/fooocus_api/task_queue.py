@@ -49,6 +49,9 @@ class TaskQueue:
         self._by_fooocus_task: dict[int, Task] = {}
         self._recent: OrderedDict[str, Task] = OrderedDict()
         self._running: Task | None = None
+        self._worker_busy = False
+        self._tool_running = False
+        self._turns = threading.Condition(self._lock)
         self._worker_queue: WorkerQueue | None = None
         self._ended_listeners: list[OnEnded] = []
         self._settling: queue.Queue[tuple[Task, Outcome]] = queue.Queue()
@@ -56,7 +59,8 @@ class TaskQueue:
 
     def attach(self, worker_module: ModuleType) -> None:
         """Replace Fooocus's queue list with one that reports to this queue."""
-        self._worker_queue = WorkerQueue(list(worker_module.async_tasks), self._adopt, self._start)
+        self._worker_queue = WorkerQueue(list(worker_module.async_tasks), self._adopt, self._start,
+                                         before_start=self._take_turn_for_worker)
         worker_module.async_tasks = self._worker_queue
 
     def on_ended(self, listener: OnEnded) -> None:
@@ -141,6 +145,8 @@ class TaskQueue:
         with self._lock:
             if self._running is task:
                 self._running = None
+                self._worker_busy = False
+                self._turns.notify_all()
             self._live.pop(task.task_id, None)
             self._by_fooocus_task.pop(id(task.fooocus_task), None)
             self._recent[task.task_id] = task
@@ -189,6 +195,31 @@ class TaskQueue:
             self._engine.interrupt()
         logger.info("task %s: %s requested", task.task_id, action)
         return task
+
+    def forget(self, task_ids: list[str]) -> None:
+        """Drop ended tasks from memory (their history records were deleted)."""
+        with self._lock:
+            for task_id in task_ids:
+                self._recent.pop(task_id, None)
+
+    # -- tools --------------------------------------------------------------------------------
+
+    def run_exclusive(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Run a tool while no generation runs; the next task waits until it is done."""
+        with self._turns:
+            self._turns.wait_for(lambda: not self._worker_busy and not self._tool_running)
+            self._tool_running = True
+        try:
+            return function(*args)
+        finally:
+            with self._turns:
+                self._tool_running = False
+                self._turns.notify_all()
+
+    def _take_turn_for_worker(self) -> None:
+        with self._turns:
+            self._turns.wait_for(lambda: not self._tool_running)
+            self._worker_busy = True
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -269,4 +300,8 @@ def ui_params(fooocus_task: Any) -> dict[str, Any]:
             params[name] = list(value) if isinstance(value, tuple) else value
     if "loras" in params:
         params["loras"] = [list(lora) for lora in params["loras"]]
+    if isinstance(params.get("aspect_ratios_selection"), str):
+        # The UI's label carries HTML ('1152×896 <span ...>'); keep the API's '1152*896'.
+        size = params["aspect_ratios_selection"].split(" ")[0]
+        params["aspect_ratios_selection"] = size.replace("×", "*")
     return params

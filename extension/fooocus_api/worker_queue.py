@@ -20,10 +20,12 @@ OnStart = Callable[[Any], None]
 class WorkerQueue(list):
     """Stands in for `modules.async_worker.async_tasks`."""
 
-    def __init__(self, items: list[Any], on_enqueue: OnEnqueue, on_start: OnStart) -> None:
+    def __init__(self, items: list[Any], on_enqueue: OnEnqueue, on_start: OnStart,
+                 before_start: Callable[[], None] = lambda: None) -> None:
         super().__init__(items)
         self._on_enqueue = on_enqueue
         self._on_start = on_start
+        self._before_start = before_start
         self._ready = threading.Condition()
 
     def append(self, fooocus_task: Any) -> None:
@@ -35,6 +37,7 @@ class WorkerQueue(list):
     def pop(self, index: int = -1) -> Any:
         # The worker checks len() and then pops. A cancel may empty the queue in
         # between; waiting here instead of raising keeps the worker thread alive.
+        self._before_start()
         with self._ready:
             while not super().__len__():
                 self._ready.wait()

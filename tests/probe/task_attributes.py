@@ -32,6 +32,9 @@ def main() -> None:
 
     options.add_arguments(args_parser.parser)
     worker = _import_worker_without_its_thread()
+    import modules.config
+
+    modules.config.update_files()  # as launch.py does before the UI starts
 
     from fooocus_api.arguments import build_arguments
     from fooocus_api.engine import Engine

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import files, generate, tasks
+from . import engines, files, generate, tasks
 
 
 def api_router() -> APIRouter:
     router = APIRouter()
-    for module in (generate, tasks, files):
+    for module in (generate, tasks, files, engines):
         router.include_router(module.router)
     return router

@@ -1,6 +1,7 @@
 """What every route needs: the service, the base of URLs, and error replies."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import Request
@@ -24,7 +25,8 @@ def base_url(request: Request, service: APIService) -> str:
 
 def request_error_reply(error: RequestError) -> JSONResponse:
     """The same shape as FastAPI's own validation errors, plus the allowed values."""
-    detail: dict[str, Any] = {"loc": ["body", *error.field.replace("]", "").split("[")],
+    location = [part for part in re.split(r"[\[\].]", error.field) if part]
+    detail: dict[str, Any] = {"loc": ["body", *location],
                               "msg": error.message, "type": "value_error"}
     if error.allowed is not None:
         detail["allowed"] = error.allowed

@@ -10,7 +10,9 @@ from starlette.responses import Response
 from .. import replies
 from ..arguments import RequestError, build_arguments
 from ..images import ResolvedImages, resolve_images
+from ..catalog import Catalog
 from ..outbound import OutboundPolicy, OutboundRefused
+from ..presets import apply_preset
 from ..request import GenerateRequest
 from ..service import APIService
 from ..task import Task
@@ -41,6 +43,7 @@ async def generate(body: GenerateRequest, request: Request,
 
 def _new_task(body: GenerateRequest, service: APIService, base: str) -> Task:
     webhook_url = _checked_webhook_url(body.webhook_url or service.options.webhook_url, service)
+    body = apply_preset(body, Catalog(service.engine))
     resolved = resolve_images(body, service.image_sources)
     arguments = build_arguments(body, resolved.arrays, service.engine)
     fooocus_task = service.engine.new_task(arguments.values)

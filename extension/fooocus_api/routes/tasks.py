@@ -72,6 +72,7 @@ async def _delete_history(window: tuple[int, int], service: APIService, base: st
                             status_code=422)
 
     deleted = await run_in_threadpool(service.history.delete_between, start, end)
+    service.tasks.forget([record["task_id"] for record in deleted])
     files = await run_in_threadpool(_delete_results, deleted, service)
     logger.info("deleted %d history record(s) and %d image(s)", len(deleted), len(files))
     return JSONResponse({"history": [public_record(row, base) for row in deleted],
