@@ -403,11 +403,12 @@ def test_given_up_delivery_is_not_sent_again_after_a_restart(crash, client, rece
 @pytest.fixture(scope="module")
 def reported_then_crashed(crash: Crash, server: FooocusServer, receiver: Receiver) -> dict:
     """A task whose finished record a client has received, then at once a kill -9."""
-    with server.client() as client:
-        reply = client.post(GENERATE, json={"prompt": "reported finished", "image_number": 1,
-                                            "webhook_url": receiver.url("/reported")},
-                            headers={"Accept": "application/json"})
+    client = server.client()
+    reply = client.post(GENERATE, json={"prompt": "reported finished", "image_number": 1,
+                                        "webhook_url": receiver.url("/reported")},
+                        headers={"Accept": "application/json"})
     server.kill()
+    client.close()
     server.start()
     return reply.json()
 

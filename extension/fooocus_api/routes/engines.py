@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from .. import tools
+from .. import loop_lag, tools
 from ..arguments import RequestError
 from ..catalog import Catalog
 from ..images import decode_image, read_image_bytes
@@ -24,6 +24,14 @@ async def all_models(service: APIService = Depends(current_service)) -> dict[str
     catalog = Catalog(service.engine)
     await run_in_threadpool(catalog.refresh)
     return {"model_filenames": catalog.models, "lora_filenames": catalog.loras}
+
+
+@router.get("/v1/engine/status", summary="Queue length, running task and event-loop lag")
+async def status(service: APIService = Depends(current_service)) -> dict:
+    running = service.tasks.current()
+    return {"running": running.task_id if running is not None else None,
+            "pending": len(service.tasks.pending()),
+            "event_loop_lag": loop_lag.monitor().summary()}
 
 
 @router.get("/v1/engines/styles", summary="Style names")

@@ -307,6 +307,8 @@ def sample_image(async_task: AsyncTask, index: int, steps: int, progress: Progre
         model_management.throw_exception_if_processing_interrupted()
         preview = None if async_task.disable_preview else preview_image(seed, step)
         title = f'Sampling step {step + 1}/{steps}, image {index + 1}/{async_task.image_number} ...'
+        if os.environ.get('FOOOCUS_STANDIN_STAMP'):
+            title += f' @{time.time():.6f}'  # when the worker yielded it, for the benchmark
         async_task.yields.append(['preview', (progress.advance(), title, preview)])
 
     progressbar(async_task, progress.percent(),
