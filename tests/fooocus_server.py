@@ -58,10 +58,13 @@ class FooocusServer:
         path = self.checkout / "server.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
+    def command(self) -> list[str]:
+        return [sys.executable, str(REPOSITORY / "launch_api.py"),
+                "--fooocus-dir", str(self.checkout),
+                "--listen", "127.0.0.1", "--port", str(self.port), *self.flags]
+
     def start(self, ready_path: str = "/tasks", headers: dict[str, str] | None = None) -> None:
-        command = [sys.executable, str(REPOSITORY / "launch_api.py"),
-                   "--fooocus-dir", str(self.checkout),
-                   "--listen", "127.0.0.1", "--port", str(self.port), *self.flags]
+        command = self.command()
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         env.pop("FOOOCUS_DIR", None)
         log = open(self.checkout / "server.log", "ab")

@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -154,15 +155,22 @@ def delivery_outcome(client: httpx.Client, task_id: str, timeout: float = 20) ->
     return outcome
 
 
-def saved_webhook(server: FooocusServer, task_id: str) -> dict | None:
-    """The `webhook` column of the task's row in outputs/db.sqlite3."""
+def saved_row(server: FooocusServer, task_id: str) -> dict | None:
+    """The task's row in outputs/db.sqlite3: its status and `webhook`, or None."""
     connection = sqlite3.connect(server.checkout / "outputs" / "db.sqlite3")
     try:
-        row = connection.execute("SELECT webhook FROM tasks WHERE task_id = ?",
+        row = connection.execute("SELECT task_status, webhook FROM tasks WHERE task_id = ?",
                                  (task_id,)).fetchone()
     finally:
         connection.close()
-    return json.loads(row[0]) if row and row[0] else None
+    if row is None:
+        return None
+    return {"task_status": row[0], "webhook": json.loads(row[1]) if row[1] else None}
+
+
+def saved_webhook(server: FooocusServer, task_id: str) -> dict | None:
+    row = saved_row(server, task_id)
+    return row["webhook"] if row else None
 
 
 def wait_until_running(client: httpx.Client, task_id: str) -> None:
@@ -400,17 +408,47 @@ def test_given_up_delivery_is_not_sent_again_after_a_restart(crash, client, rece
     assert (shown["delivered"], shown["attempts"], shown["error"]) == (False, TRIES, "HTTP 500")
 
 
+@contextmanager
+def history_locked(server: FooocusServer) -> Iterator[None]:
+    """Hold SQLite's write lock on the history, as a slow disk or a backup tool might."""
+    connection = sqlite3.connect(server.checkout / "outputs" / "db.sqlite3", timeout=10,
+                                 isolation_level=None)
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        connection.execute("ROLLBACK")
+        connection.close()
+
+
 @pytest.fixture(scope="module")
 def reported_then_crashed(crash: Crash, server: FooocusServer, receiver: Receiver) -> dict:
-    """A task whose finished record a client has received, then at once a kill -9."""
+    """A client receives a task's finished record; at once the process is killed.
+
+    The history's lock is held while the task ends, so a reply sent before the record
+    is committed is seen every time, not only when the kill happens to win a race.
+    """
+    replies: list[httpx.Response] = []
     client = server.client()
-    reply = client.post(GENERATE, json={"prompt": "reported finished", "image_number": 1,
-                                        "webhook_url": receiver.url("/reported")},
-                        headers={"Accept": "application/json"})
+    body = {"prompt": "reported finished", "image_number": 1, "overwrite_step": 20,
+            "webhook_url": receiver.url("/reported")}
+    waiting = threading.Thread(target=lambda: replies.append(
+        client.post(GENERATE, json=body, headers={"Accept": "application/json"})))
+    waiting.start()
+    running = wait_until(lambda: client.get("/tasks", params={"query": "current"}).json()
+                         ["current"])
+    assert running, "the task did not start"
+    assert wait_until(lambda: saved_row(server, running[0]["task_id"])), "never queued in SQLite"
+
+    with history_locked(server):
+        waiting.join(timeout=3)
+        if replies:
+            server.kill()
+    waiting.join(timeout=30)
     server.kill()
     client.close()
     server.start()
-    return reply.json()
+    return replies[0].json()
 
 
 def test_task_reported_finished_stays_finished_after_a_crash(reported_then_crashed, client,
