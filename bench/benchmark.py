@@ -277,7 +277,7 @@ async def _queued_streams(url: str, count: int) -> list[tuple[str, list[float]]]
 # -- 2. preview latency -----------------------------------------------------------------------
 
 
-def preview_latency(server: FooocusServer, tasks: int, report: Report) -> None:
+def preview_latency(server: FooocusServer, side: int, tasks: int, report: Report) -> None:
     lags_ms: list[float] = []
     sizes: list[int] = []
     with server.client() as client:
@@ -291,8 +291,9 @@ def preview_latency(server: FooocusServer, tasks: int, report: Report) -> None:
                         sizes.append(len(line))
                     if '"task_status"' in line:
                         break
-    report.add(Figure("2 preview latency, worker yield -> SSE client, p95",
-                      quantile(lags_ms, 0.95), "ms", 5,
+    # The 64 px run shows the path without the cost of encoding a large JPEG.
+    report.add(Figure(f"2 preview latency {side}px, yield -> SSE client, p95",
+                      quantile(lags_ms, 0.95), "ms", 5 if side == 1024 else None,
                       f"({spread(lags_ms)}; event ~{sum(sizes) // max(1, len(sizes))} bytes; "
                       f"{load_average()})"))
 
@@ -480,15 +481,19 @@ def _at_once_phases(folder: Path, options: argparse.Namespace, phases: set[str],
 
 def _preview_phases(folder: Path, options: argparse.Namespace, phases: set[str],
                     report: Report) -> None:
-    env = {"FOOOCUS_STANDIN_STEP_SECONDS": str(options.step_seconds),
-           "FOOOCUS_STANDIN_STEPS": "5", "FOOOCUS_STANDIN_PREVIEW_SIZE": "1024",
-           "FOOOCUS_STANDIN_STAMP": "1"}
-    print(f"\n[slow steps with 1024x1024 previews: {env}]", flush=True)
-    with running_server(folder / "previews", env) as server:
-        if "preview" in phases:
-            preview_latency(server, options.preview_tasks, report)
-        if "lag" in phases:
-            loop_lag(server, options.sse_clients, options.poll_rate, options.lag_seconds, report)
+    for side in (1024, 64):
+        env = {"FOOOCUS_STANDIN_STEP_SECONDS": str(options.step_seconds),
+               "FOOOCUS_STANDIN_STEPS": "5", "FOOOCUS_STANDIN_PREVIEW_SIZE": str(side),
+               "FOOOCUS_STANDIN_STAMP": "1"}
+        print(f"\n[slow steps with {side}x{side} previews: {env}]", flush=True)
+        with running_server(folder / f"previews-{side}", env) as server:
+            if "preview" in phases:
+                preview_latency(server, side, options.preview_tasks, report)
+            if "lag" in phases and side == 1024:
+                loop_lag(server, options.sse_clients, options.poll_rate, options.lag_seconds,
+                         report)
+        if "preview" not in phases:
+            return
 
 
 def _memory_phase(folder: Path, options: argparse.Namespace, report: Report) -> None:

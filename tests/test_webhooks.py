@@ -27,7 +27,7 @@ PLUGIN_TIMEOUT_SECONDS = 10
 SLOW_ANSWER_SECONDS = PLUGIN_TIMEOUT_SECONDS + 1
 
 
-# -- a receiver of our own ------------------------------------------------------------------
+# -- a receiver of our own ---------------------------------------------------------------------
 
 @dataclass
 class Delivery:
@@ -112,7 +112,7 @@ def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-# -- what a receiver would do with the signature, as the README describes it -------------
+# -- what a receiver would do with the signature, as the README describes it -------------------
 
 def verify_signature(secret: str, headers: dict[str, str], body: bytes, now: float) -> bool:
     """True for a delivery signed with `secret` whose timestamp is within 5 minutes of `now`."""
@@ -124,7 +124,7 @@ def verify_signature(secret: str, headers: dict[str, str], body: bytes, now: flo
     return hmac.compare_digest("sha256=" + expected.hexdigest(), signature)
 
 
-# -- helpers ------------------------------------------------------------------------------------
+# -- helpers -----------------------------------------------------------------------------------
 
 def wait_until(condition: Callable[[], Any], timeout: float = 20) -> Any:
     deadline = time.monotonic() + timeout
@@ -179,7 +179,7 @@ def wait_until_running(client: httpx.Client, task_id: str) -> None:
     assert running, f"task {task_id} did not start"
 
 
-# -- fixtures ------------------------------------------------------------------------------------
+# -- fixtures ----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
@@ -209,7 +209,7 @@ def signed_delivery(server: FooocusServer, receiver: Receiver) -> Delivery:
     return receiver.wait_for("/signed", task_id=task_id)[0]
 
 
-# -- what is delivered ---------------------------------------------------------------------------
+# -- what is delivered -------------------------------------------------------------------------
 
 def test_finished_task_posts_its_final_record_as_a_json_object(client, server, receiver):
     task_id = submit(client, prompt="a lighthouse", webhook_url=receiver.url("/finished"))
@@ -259,7 +259,7 @@ def test_default_webhook_url_receives_tasks_that_name_none(client, receiver):
     assert record["webhook_url"] == receiver.url("/default")
 
 
-# -- retries ----------------------------------------------------------------------------------------
+# -- retries -----------------------------------------------------------------------------------
 
 def test_webhook_is_retried_after_server_errors_until_delivered(client, receiver):
     receiver.answer("/flaky", 500, 500)
@@ -298,7 +298,7 @@ def test_receiver_slower_than_the_timeout_gets_the_delivery_again(client, receiv
     assert second.received_at - first.received_at >= PLUGIN_TIMEOUT_SECONDS - 0.5
 
 
-# -- signatures ------------------------------------------------------------------------------------
+# -- signatures --------------------------------------------------------------------------------
 
 def test_signature_is_hmac_sha256_over_timestamp_and_raw_body(signed_delivery):
     delivery = signed_delivery
@@ -323,7 +323,7 @@ def test_receiver_checking_the_timestamp_rejects_a_replayed_delivery(signed_deli
     assert not verify_signature(SECRET, restamped, delivery.body, replayed_later)
 
 
-# -- clients that go away, and a process that dies ----------------------------------------------
+# -- clients that go away, and a process that dies ---------------------------------------------
 
 def test_stream_client_that_disconnects_leaves_the_task_to_finish_and_deliver(server, receiver):
     body = {"prompt": "nobody is watching", "overwrite_step": 60, "stream_output": True,
