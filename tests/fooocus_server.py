@@ -120,3 +120,14 @@ def wait_for_end(client: httpx.Client, task_id: str, timeout: float = 30) -> dic
             return record
         time.sleep(0.05)
     raise AssertionError(f"task {task_id} did not end within {timeout} s")
+
+
+def wait_until(condition, timeout: float = 20.0):
+    """Poll `condition` until it returns something truthy; that value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")

@@ -6,7 +6,6 @@ import io
 import itertools
 import sqlite3
 import threading
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -17,7 +16,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from fooocus_server import GENERATE, FooocusServer, start_server, wait_for_end
+from fooocus_server import FooocusServer, GENERATE, start_server, wait_for_end, wait_until
 
 # An offset no test machine has by accident, so "naive means server local time" is
 # told apart from "naive means UTC".
@@ -57,16 +56,6 @@ def submit(client: httpx.Client, prompt: str, **fields: object) -> dict:
 
 def run(client: httpx.Client, prompt: str, **fields: object) -> dict:
     return wait_for_end(client, submit(client, prompt, **fields)["task_id"])
-
-
-def wait_until(condition, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def wait_running(client: httpx.Client, task_id: str) -> dict:

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from fooocus_server import GENERATE, FooocusServer, start_server, wait_for_end
+from fooocus_server import FooocusServer, GENERATE, start_server, wait_for_end, wait_until
 
 CONTROL = "/v1/engine/control"
 UNKNOWN_TASK = "0123456789abcdef0123456789abcdef"
@@ -63,16 +63,6 @@ def submit(client: httpx.Client, prompt: str, steps: int, **fields: object) -> s
     reply = client.post(GENERATE, json=body)
     assert reply.status_code == 200, reply.text
     return reply.json()["task_id"]
-
-
-def wait_until(condition, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def wait_sampling(client: httpx.Client, task_id: str) -> dict:

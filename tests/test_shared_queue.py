@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import httpx
 import pytest
 
-from fooocus_server import GENERATE, start_server, wait_for_end
+from fooocus_server import GENERATE, start_server, wait_for_end, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -32,16 +31,6 @@ def click_generate_in_the_ui(server, prompt: str) -> dict:
     thread.start()
     reply["thread"] = thread
     return reply
-
-
-def wait_until(condition, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def test_an_api_task_waits_behind_a_running_ui_generation(slow_server):
