@@ -100,3 +100,17 @@ def test_fooocus_help_lists_the_api_flags(tmp_path):
 
     assert "--fooocus-dir" in run.stdout
     assert "--api-key" in run.stdout
+
+
+def test_disable_image_log_still_serves_results_from_fooocus_temp_folder(tmp_path):
+    server = start_server(tmp_path, flags=["--disable-image-log"])
+    try:
+        record = httpx.post(server.url + "/v1/engine/generate/", json={"prompt": "no log"},
+                            headers={"Accept": "application/json"}, timeout=60).json()
+        image = httpx.get(record["result"][0], timeout=10)
+    finally:
+        server.stop()
+
+    assert record["task_status"] == "finished"
+    assert image.status_code == 200
+    assert not list((server.checkout / "outputs").glob("*/*.png"))

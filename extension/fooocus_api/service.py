@@ -1,6 +1,7 @@
 """The API's parts, built once per Fooocus process."""
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ def start(engine: Engine) -> APIService:
     files = FileRoots(results=engine.temp_dir if engine.image_log_disabled else outputs,
                       inputs=outputs / INPUTS_FOLDER)
     history = History(outputs / HISTORY_FILE)
+    atexit.register(history.close)  # commit what is queued when Fooocus exits normally
     tasks = TaskQueue(engine, history, files, options.webhook_url or "")
     webhooks = _start_webhooks(options, history, tasks)
     _service = APIService(options, engine, files, history, tasks, webhooks)
