@@ -49,6 +49,7 @@ PACKAGES = ("fastapi", "starlette", "uvicorn", "pydantic", "gradio", "httpx", "p
 PHASES = ("latency", "handoff", "preview", "lag", "memory")
 GAP_SECONDS = (0.02, 0.04)
 TASK_TIMEOUT = 60.0
+IDLE_SECONDS = 30.0
 
 
 @dataclass
@@ -105,7 +106,7 @@ def load_average() -> str:
 
 def machine() -> list[str]:
     cpu = _first_line_with("/proc/cpuinfo", "model name") or platform.processor()
-    memory = _first_line_with("/proc/meminfo", "MemTotal")
+    memory_kib = (_first_line_with("/proc/meminfo", "MemTotal").split() or ["0"])[0]
     versions = []
     for name in PACKAGES:
         try:
@@ -113,7 +114,7 @@ def machine() -> list[str]:
         except metadata.PackageNotFoundError:
             versions.append(f"{name} -")
     return [f"CPU: {cpu}, {os.cpu_count()} logical cores",
-            f"Memory: {memory}",
+            f"Memory: {int(memory_kib) / 2**20:.1f} GiB",
             f"OS: {platform.platform()}",
             f"Python: {platform.python_version()} ({sys.executable})",
             "Packages: " + ", ".join(versions),
@@ -135,6 +136,12 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -315,7 +322,18 @@ def loop_lag(server: FooocusServer, clients: int, rate: int, seconds: float,
              report: Report) -> None:
     with server.client() as client:
         client.get("/v1/engine/status").raise_for_status()  # starts the monitor
+        time.sleep(IDLE_SECONDS)
+        idle = client.get("/v1/engine/status").json()["event_loop_lag"]
+    report.add(Figure("3 event-loop lag idle (reference), p99", idle.get("p99_ms"), "ms", None,
+                      f"({idle.get('samples')} samples over {IDLE_SECONDS:.0f} s, max "
+                      f"{idle.get('max_ms')} ms; {load_average()})"))
+    # The monitor keeps its last 1,200 samples (60 s): after a 60 s load, only the load's.
+    server_cpu, client_cpu, wall = cpu_seconds(server.process.pid), time.process_time(), \
+        time.monotonic()
     load = asyncio.run(_load(server.url, clients, rate, seconds))
+    wall = time.monotonic() - wall
+    server_cpu = (cpu_seconds(server.process.pid) - server_cpu) / wall * 100
+    client_cpu = (time.process_time() - client_cpu) / wall * 100
     with server.client() as client:
         lag = client.get("/v1/engine/status").json()["event_loop_lag"]
 
@@ -328,6 +346,8 @@ def loop_lag(server: FooocusServer, clients: int, rate: int, seconds: float,
                 f"of {rate} ({load.poll_errors} errors) for {seconds:.0f} s")
     report.note(f"  poll round trip {spread(polls_ms)}; preview latency under load "
                 f"{spread(load.previews)}")
+    report.note(f"  CPU during the load: server {server_cpu:.0f}%, this client {client_cpu:.0f}% "
+                f"(100% = one core of {os.cpu_count()})")
 
 
 async def _load(url: str, clients: int, rate: int, seconds: float) -> Load:

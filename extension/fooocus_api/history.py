@@ -78,16 +78,23 @@ class History:
 
         self._writes.put(write)
 
-    def save(self, record: dict[str, Any]) -> None:
+    def save(self, record: dict[str, Any]) -> threading.Event:
+        """Queue an update of the record; the event is set once it is committed."""
         values = _row_values(record)
         task_id = values.pop("task_id")
+        committed = threading.Event()
 
         def write(connection: sqlite3.Connection) -> None:
             assignments = ", ".join(f"{column} = ?" for column in values)
-            connection.execute(f"UPDATE tasks SET {assignments} WHERE task_id = ?",
-                               (*values.values(), task_id))
+            try:
+                connection.execute(f"UPDATE tasks SET {assignments} WHERE task_id = ?",
+                                   (*values.values(), task_id))
+                connection.commit()
+            finally:
+                committed.set()
 
         self._writes.put(write)
+        return committed
 
     def delete_between(self, start_mills: int, end_mills: int) -> list[dict[str, Any]]:
         """Delete the ended tasks queued in [start, end]; the records deleted.

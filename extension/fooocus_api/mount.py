@@ -56,9 +56,18 @@ def attach_gradio_blocks(blocks_module: ModuleType) -> None:
             return serve_api(host, port)
         if options.port is not None:
             _serve_api_in_background(host, options.port)
+        kwargs["blocked_paths"] = [*(kwargs.get("blocked_paths") or []), *private_paths()]
         return launch(blocks, *args, **kwargs)
 
     blocks_module.Blocks.launch = launch_with_api
+
+
+def private_paths() -> list[str]:
+    """Files under outputs/ that Gradio's /file= route must not hand out: Fooocus lets
+    Gradio serve all of outputs/, which is where history and inputs live."""
+    api = service.current()
+    database = str(api.history.path)
+    return [database, database + "-wal", database + "-shm", str(api.files.inputs)]
 
 
 def mount_api(app: FastAPI) -> None:

@@ -122,12 +122,13 @@ class Task:
 
     # -- final state -------------------------------------------------------------------
 
-    def conclude(self, status: TaskStatus, results: list[str], error: str | None) -> None:
+    def conclude(self, status: TaskStatus, results: list[str], error: str | None,
+                 finish_mills: int | None = None) -> None:
         with self._lock:
             self.status = status
             self.results = results
             self.error = error
-            self.finish_mills = now_mills()
+            self.finish_mills = finish_mills or now_mills()
             if status is TaskStatus.FINISHED:
                 self.progress = 100
             self.message = _final_message(status, error)
@@ -146,6 +147,15 @@ class Task:
     def latest_preview(self) -> Preview | None:
         update = self._preview
         return update.preview if update is not None else None
+
+    def final_record(self, status: TaskStatus, results: list[str],
+                     error: str | None) -> dict[str, Any]:
+        """The record as `conclude` will leave it, to be stored before clients see it."""
+        record = self.record()
+        record.update(task_status=status.value, result=list(results), error=error,
+                      finish_mills=now_mills(),
+                      progress=100 if status is TaskStatus.FINISHED else record["progress"])
+        return record
 
     def record(self) -> dict[str, Any]:
         """The task as a history record; result paths are relative URL paths."""

@@ -25,6 +25,7 @@ from .worker_queue import WorkerQueue, YieldTap
 logger = logging.getLogger("fooocus_api")
 
 RECENT_TASKS_KEPT = 64
+HISTORY_WAIT_SECONDS = 30.0
 
 OnEnded = Callable[[Task], None]
 
@@ -153,8 +154,12 @@ class TaskQueue:
             while len(self._recent) > RECENT_TASKS_KEPT:
                 self._recent.popitem(last=False)
 
-        task.conclude(status, results, error)
-        self._history.save(task.record())
+        # Stored before any client hears of the end, so a crash can never turn a result
+        # that a client already saw into 'interrupted'.
+        final = task.final_record(status, results, error)
+        if not self._history.save(final).wait(HISTORY_WAIT_SECONDS):
+            logger.warning("task %s: history write is slow; replying anyway", task.task_id)
+        task.conclude(status, results, error, final["finish_mills"])
         _log_end(task)
         for listener in self._ended_listeners:
             listener(task)

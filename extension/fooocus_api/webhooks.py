@@ -29,6 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -39,6 +40,7 @@ from .outbound import OutboundPolicy, OutboundRefused
 logger = logging.getLogger("fooocus_api")
 
 TIMEOUT_SECONDS = 10.0
+SENDERS = 8
 
 
 @dataclass
@@ -70,6 +72,8 @@ class Webhooks:
         self._due: list[tuple[float, int, Delivery]] = []
         self._counter = 0
         self._wake = threading.Condition()
+        # Attempts run side by side, so one receiver that hangs delays no other task's webhook.
+        self._senders = ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="fooocus_api-webhook")
         threading.Thread(target=self._loop, name="fooocus_api-webhooks", daemon=True).start()
 
     def send(self, task_id: str, url: str, record: dict[str, Any]) -> None:
@@ -84,13 +88,15 @@ class Webhooks:
 
     def _loop(self) -> None:
         while True:
-            delivery = self._next_due()
-            self._attempt(delivery)
-            if delivery.delivered or delivery.attempts >= self._tries:
-                self._finish(delivery)
-            else:
-                self._on_outcome(delivery.task_id, delivery.outcome())
-                self._schedule(delivery, self._backoff * 2 ** (delivery.attempts - 1))
+            self._senders.submit(self._deliver, self._next_due())
+
+    def _deliver(self, delivery: Delivery) -> None:
+        self._attempt(delivery)
+        if delivery.delivered or delivery.attempts >= self._tries:
+            self._finish(delivery)
+        else:
+            self._on_outcome(delivery.task_id, delivery.outcome())
+            self._schedule(delivery, self._backoff * 2 ** (delivery.attempts - 1))
 
     def _next_due(self) -> Delivery:
         with self._wake:

@@ -37,6 +37,11 @@ async def generate(body: GenerateRequest, request: Request,
     except RequestError as error:
         return request_error_reply(error)
 
+    if body.async_process and not body.stream_output:
+        # The record as queued: the worker may take the task before this reply is sent.
+        reply = replies.async_reply(task, base_url(request, service))
+        service.tasks.submit(task)
+        return reply
     service.tasks.submit(task)
     return await _reply(task, body, request, service)
 
@@ -82,8 +87,6 @@ async def _reply(task: Task, body: GenerateRequest, request: Request,
     base = base_url(request, service)
     if body.stream_output:
         return replies.stream_reply(task, base)
-    if body.async_process:
-        return replies.async_reply(task, base)
 
     accept = request.headers.get("accept", "")
     if "application/json" in accept.lower():

@@ -21,6 +21,7 @@ logger = logging.getLogger("fooocus_api")
 
 router = APIRouter()
 
+MAX_PAGE = 1_000_000
 TIME_HELP = ("ISO 8601, e.g. 2024-07-03T12:22:30 or 2024-07-03T12:22:30+02:00; "
              "without a time zone it is the server's local time.")
 
@@ -28,7 +29,7 @@ TIME_HELP = ("ISO 8601, e.g. 2024-07-03T12:22:30 or 2024-07-03T12:22:30+02:00; "
 @router.get("/tasks", summary="Current, pending and past tasks")
 async def list_tasks(request: Request,
                      query: Literal["all", "current", "pending", "history"] = "all",
-                     page: int = Query(0, ge=0, description="0 is the first page."),
+                     page: int = Query(0, ge=0, le=MAX_PAGE, description="0 is the first page."),
                      page_size: int = Query(10, ge=1, le=100),
                      start_at: str | None = Query(None, description=TIME_HELP),
                      end_at: str | None = Query(None, description=TIME_HELP + " Default: now."),
@@ -39,10 +40,9 @@ async def list_tasks(request: Request,
     """Always `{"history": [], "current": [], "pending": []}`; history is newest first."""
     try:
         window = time_window(start_at, end_at)
-    except ValueError as error:
-        return JSONResponse({"detail": [{"loc": ["query", str(error.args[0])],
-                                         "msg": str(error.args[1]), "type": "value_error"}]},
-                            status_code=422)
+    except TimeError as error:
+        return JSONResponse({"detail": [{"loc": ["query", error.field], "msg": error.message,
+                                         "type": "value_error"}]}, status_code=422)
 
     base = base_url(request, service)
     if action == "delete":
@@ -91,23 +91,31 @@ def _delete_results(records: list[dict[str, Any]], service: APIService) -> list[
     return removed
 
 
+class TimeError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
 def time_window(start_at: str | None, end_at: str | None) -> tuple[int | None, int]:
-    """Milliseconds since the epoch; raises ValueError(field, message)."""
+    """Milliseconds since the epoch; raises TimeError naming the field."""
     start = parse_instant("start_at", start_at) if start_at is not None else None
     end = parse_instant("end_at", end_at) if end_at is not None else int(time.time() * 1000)
     if start is not None and start > end:
-        raise ValueError("end_at", f"end_at ({end_at or 'now'}) is before start_at ({start_at})")
+        raise TimeError("end_at", f"end_at ({end_at or 'now'}) is before start_at ({start_at})")
     return start, end
 
 
 def parse_instant(field: str, text: str) -> int:
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ValueError(field, f"'{text}' is not an ISO 8601 date and time") from None
-    if moment.tzinfo is None:
-        moment = moment.astimezone()
-    return int(moment.timestamp() * 1000)
+        if moment.tzinfo is None:
+            moment = moment.astimezone()
+        return int(moment.timestamp() * 1000)
+    except (ValueError, OverflowError, OSError):
+        raise TimeError(field, f"'{text}' is not an ISO 8601 date and time this server "
+                               "can place") from None
 
 
 @router.get("/tasks/{task_id}", summary="One task; with its preview while it runs")
@@ -128,7 +136,7 @@ async def get_task(task_id: str, request: Request,
 async def cancel_task(task_id: str, request: Request,
                       service: APIService = Depends(current_service)) -> Response:
     try:
-        task = service.tasks.cancel(task_id)
+        task = await run_in_threadpool(service.tasks.cancel, task_id)
     except TaskNotFound:
         return error_reply(404, f"no pending or running task {task_id}")
     except TaskConflict as conflict:
