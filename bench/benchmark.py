@@ -1,6 +1,6 @@
 """How much the API costs on top of Fooocus's worker: latency, previews, loop lag, memory.
 
-    /work/venv-dev/bin/python bench/benchmark.py [--tasks 10000] [--phases ...]
+    .venv/bin/python bench/benchmark.py [--tasks 10000] [--phases ...]
 
 Drives the real plugin over HTTP inside the stand-in Fooocus (tests/standin),
 started by tests/fooocus_server.py on 127.0.0.1. Not a test: CI does not run it.
@@ -118,7 +118,19 @@ def machine() -> list[str]:
             f"OS: {platform.platform()}",
             f"Python: {platform.python_version()} ({sys.executable})",
             "Packages: " + ", ".join(versions),
+            f"Plugin: {plugin_revision()}",
             f"At start: {load_average()} (another process, the real Fooocus, may be busy)"]
+
+
+def plugin_revision() -> str:
+    """The commit the plugin was copied from, and whether extension/ had local changes."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(BENCH.parent), *args], capture_output=True,
+                              text=True, timeout=30)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("log", "-1", "--format=%h %s")[:72] or "unknown"
+    return commit + (" (+ local changes)" if git("status", "--porcelain", "extension") else "")
 
 
 def _first_line_with(path: str, key: str) -> str:
@@ -353,13 +365,13 @@ def loop_lag(server: FooocusServer, clients: int, rate: int, seconds: float,
 async def _load(url: str, clients: int, rate: int, seconds: float) -> Load:
     load = Load()
     pollers = 20
-    limits = httpx.Limits(max_connections=clients + pollers + 4,
-                          max_keepalive_connections=clients + pollers + 4)
+    limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
     async with httpx.AsyncClient(base_url=url, timeout=TASK_TIMEOUT, limits=limits) as client:
         deadline = time.monotonic() + seconds
         streams = [asyncio.create_task(_stream_client(client, load)) for _ in range(clients)]
         jobs = [_watch_running(client, deadline, load)]
-        jobs += [_poller(client, deadline, pollers / rate, index / rate, load)
+        port = httpx.URL(url).port
+        jobs += [_poller(port, deadline, pollers / rate, index / rate, load)
                  for index in range(pollers)]
         await asyncio.wait_for(asyncio.gather(*jobs), seconds + 30)
         # A stream whose task still waits in the queue gets no line before its task
@@ -393,24 +405,41 @@ async def _stream_client(client: httpx.AsyncClient, load: Load) -> None:
             await asyncio.sleep(0.1)
 
 
-async def _poller(client: httpx.AsyncClient, deadline: float, period: float, offset: float,
+async def _poller(port: int, deadline: float, period: float, offset: float,
                   load: Load) -> None:
+    """GET /tasks/{running id} every `period` seconds over one keep-alive connection.
+
+    A bare HTTP/1.1 client: httpx costs enough CPU per request that, on a small
+    machine, the client rather than the server would set the pace.
+    """
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
     due = time.monotonic() + offset
-    while True:
-        now = time.monotonic()
-        due = max(due + period, now)
-        if due >= deadline:
-            return
-        await asyncio.sleep(due - now)
-        task_id = load.running
-        if task_id is None:
-            continue
-        started = time.perf_counter()
-        try:
-            (await client.get(f"/tasks/{task_id}")).raise_for_status()
-            load.polls.append(time.perf_counter() - started)
-        except httpx.HTTPError:
-            load.poll_errors += 1
+    try:
+        while True:
+            now = time.monotonic()
+            due = max(due + period, now)
+            if due >= deadline:
+                return
+            await asyncio.sleep(due - now)
+            if load.running is None:
+                continue
+            started = time.perf_counter()
+            if await _get(reader, writer, f"/tasks/{load.running}") == 200:
+                load.polls.append(time.perf_counter() - started)
+            else:
+                load.poll_errors += 1
+    finally:
+        writer.close()
+
+
+async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str) -> int:
+    """One GET on a kept-alive connection; its status (the body is read and dropped)."""
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+    length = next(int(line.split(":", 1)[1]) for line in head
+                  if line.lower().startswith("content-length:"))
+    await reader.readexactly(length)
+    return int(head[0].split()[1])
 
 
 # -- 5. memory over many tasks ----------------------------------------------------------------
@@ -536,7 +565,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES))
     parser.add_argument("--latency-tasks", type=int, default=80, help="tasks per reply mode")
-    parser.add_argument("--handoff-tasks", type=int, default=40, help="tasks queued at once")
+    parser.add_argument("--handoff-tasks", type=int, default=100, help="tasks queued at once")
     parser.add_argument("--preview-tasks", type=int, default=20,
                         help="stream tasks of 5 steps each for preview latency")
     parser.add_argument("--step-seconds", type=float, default=0.2)

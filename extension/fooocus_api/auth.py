@@ -13,7 +13,7 @@ HEADER = "X-API-KEY"
 FILE_PREFIXES = ("/outputs/", "/inputs/")
 
 
-def require_key(request: Request) -> None:
+async def require_key(request: Request) -> None:
     options = service.current().options
     key = options.key
     if key is None:

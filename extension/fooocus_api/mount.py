@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from types import ModuleType
@@ -50,6 +51,9 @@ def attach_gradio_blocks(blocks_module: ModuleType) -> None:
     def launch_with_api(blocks: Any, *args: Any, **kwargs: Any) -> Any:
         options = service.current().options
         host = kwargs.get("server_name") or "127.0.0.1"
+        # Everything imported so far lives as long as Fooocus; keeping it out of the
+        # collector's full passes avoids pauses of 100-200 ms in replies.
+        gc.freeze()
         if options.nowebui:
             port = kwargs.get("server_port") or _gradio_port()
             logger.info("serving the API without the web UI on http://%s:%d", host, port)

@@ -13,7 +13,7 @@ from ..images import ImageTooLarge
 from ..service import APIService
 
 
-def current_service() -> APIService:
+async def current_service() -> APIService:
     return service_module.current()
 
 
