@@ -1,7 +1,8 @@
 """Listings of what Fooocus offers, and its describe and mask tools."""
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
@@ -52,13 +53,8 @@ class DescribeRequest(BaseModel):
 @router.post("/v1/tools/describe-image", summary="Describe an image as a prompt")
 async def describe_image(body: DescribeRequest,
                          service: APIService = Depends(current_service)) -> Response:
-    try:
-        image = await run_in_threadpool(_load, "image", body.image, service)
-    except RequestError as error:
-        return request_error_reply(error)
-    text = await run_in_threadpool(service.tasks.run_exclusive, tools.describe, image,
-                                   body.image_type)
-    return JSONResponse({"describe": text})
+    return await _run_tool(service, body.image, tools.describe, body.image_type,
+                           reply=lambda text: {"describe": text})
 
 
 class MaskRequest(BaseModel):
@@ -77,13 +73,18 @@ class MaskRequest(BaseModel):
 @router.post("/v1/tools/generate_mask", summary="A mask for inpainting, as base64 PNG")
 async def generate_mask(body: MaskRequest,
                         service: APIService = Depends(current_service)) -> Response:
+    return await _run_tool(service, body.image, tools.generate_mask, body.model_dump(),
+                           reply=lambda mask: mask)
+
+
+async def _run_tool(service: APIService, source: str, tool: Callable[..., Any], option: Any,
+                    reply: Callable[[Any], Any]) -> Response:
     try:
-        image = await run_in_threadpool(_load, "image", body.image, service)
+        image = await run_in_threadpool(_load, "image", source, service)
     except RequestError as error:
         return request_error_reply(error)
-    mask = await run_in_threadpool(service.tasks.run_exclusive, tools.generate_mask, image,
-                                   body.model_dump())
-    return JSONResponse(mask)
+    result = await run_in_threadpool(service.tasks.run_exclusive, tool, image, option)
+    return JSONResponse(reply(result))
 
 
 def _load(field_name: str, source: str, service: APIService):
