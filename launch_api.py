@@ -38,7 +38,7 @@ class LaunchError(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    _configure_logging()
     argv = sys.argv[1:] if argv is None else argv
     if "-h" in argv or "--help" in argv:
         _help_parser().print_help()
@@ -52,6 +52,16 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("launch_api: %s", error)
         return 2
     return 0
+
+
+def _configure_logging() -> None:
+    """Only this script's own messages; Fooocus's libraries keep their own settings."""
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
 
 def _parser(add_help: bool = False) -> argparse.ArgumentParser:
