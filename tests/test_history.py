@@ -35,12 +35,6 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     running.stop()
 
 
-@pytest.fixture
-def client(server: FooocusServer):
-    with server.client() as http:
-        yield http
-
-
 # -- helpers --------------------------------------------------------------------------------
 
 def unique(prompt: str) -> str:
