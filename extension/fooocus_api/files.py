@@ -84,9 +84,12 @@ def _existing_image_inside(root: Path, relative: str) -> Path | None:
     candidate = root / relative
     if candidate.suffix.lower() not in IMAGE_SUFFIXES:
         return None
-    if _relative_inside(candidate, root) is None:
+    try:
+        if _relative_inside(candidate, root) is None or not candidate.is_file():
+            return None
+        return candidate.resolve()
+    except OSError:  # e.g. a name longer than the file system allows
         return None
-    return candidate.resolve() if candidate.is_file() else None
 
 
 def _unique_path(folder: Path, stem: str, suffix: str) -> Path:

@@ -16,11 +16,13 @@ from types import ModuleType
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 
 from . import __version__, service
 from .auth import require_key
 from .engine import Engine
 from .limits import BodyLimit
+from .routes.common import validation_error_reply
 from .routes import api_router
 from .routes.docs import docs_router
 
@@ -83,6 +85,7 @@ def mount_api(app: FastAPI) -> None:
     app.router.routes = [route for route in app.router.routes
                          if getattr(route, "path", None) != "/openapi.json"]
     app.add_middleware(BodyLimit, max_bytes=lambda: service.current().options.max_body_bytes)
+    app.add_exception_handler(RequestValidationError, validation_error_reply)
     app.include_router(api_router(), dependencies=_key_dependencies())
     app.include_router(docs_router(), dependencies=_key_dependencies())
 

@@ -17,13 +17,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from PIL import Image
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, Response, StreamingResponse
 
 from .files import IMAGE_SUFFIXES, FileRoots
+from .routes.common import JSONResponse
 from .records import absolute_url, public_record
 from .task import Task, TaskStatus, Update
 
 KEEP_ALIVE_SECONDS = 15.0
+JSON_TYPE = "application/json"
 FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/webp": "webp"}
 PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 ENDED_WITHOUT_IMAGE = {TaskStatus.FAILED: 422}
@@ -100,12 +102,33 @@ async def binary_reply(task: Task, accept: str, files: FileRoots, base_url: str)
 
 
 def wanted_format(accept: str, default: str) -> str:
-    """The first image type the Accept header names; else the task's output format."""
-    for part in accept.split(","):
-        media_type = part.split(";")[0].strip().lower()
+    """The image type the Accept header prefers ('json' for application/json);
+    the task's output format when it names none of them."""
+    ranked = sorted(_accepted(accept), key=lambda choice: -choice[1])
+    for media_type, _ in ranked:
+        if media_type == JSON_TYPE:
+            return "json"
         if media_type in FORMATS:
             return FORMATS[media_type]
     return "jpeg" if default == "jpg" else default
+
+
+def _accepted(accept: str) -> list[tuple[str, float]]:
+    """(media type, q) for each type the header names with q > 0, in header order."""
+    choices = []
+    for part in accept.split(","):
+        media_type, *parameters = (piece.strip() for piece in part.split(";"))
+        quality = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if media_type and quality > 0:
+            choices.append((media_type.lower(), quality))
+    return choices
 
 
 def convert(path: Path, image_format: str) -> bytes:

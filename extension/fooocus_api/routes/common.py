@@ -4,13 +4,24 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import json
+import math
+
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse as StarletteJSONResponse
 
 from .. import service as service_module
 from ..arguments import RequestError
 from ..images import ImageTooLarge
 from ..service import APIService
+
+
+class JSONResponse(StarletteJSONResponse):
+    """ASCII-escaped JSON: a request's text with lone surrogates still makes a valid reply."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False,
+                          separators=(",", ":")).encode("ascii")
 
 
 async def current_service() -> APIService:
@@ -36,3 +47,21 @@ def request_error_reply(error: RequestError) -> JSONResponse:
 
 def error_reply(status_code: int, message: str) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=status_code)
+
+
+async def validation_error_reply(request: Request, error: Exception) -> JSONResponse:
+    """FastAPI's 422, with inputs such as NaN or 1e999 shown as text so the reply is JSON."""
+    errors = getattr(error, "errors", lambda: [])()
+    return JSONResponse({"detail": [_printable(item) for item in errors]}, status_code=422)
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {str(key): _printable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_printable(item) for item in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)

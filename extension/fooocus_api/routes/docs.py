@@ -7,7 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from starlette.responses import HTMLResponse, JSONResponse
+from starlette.responses import HTMLResponse
+
+from .common import JSONResponse
 
 from .. import __version__
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from .. import loop_lag, tools
 from ..arguments import RequestError
@@ -15,7 +15,7 @@ from ..catalog import Catalog
 from ..images import decode_image, read_image_bytes
 from ..request import MaskModel
 from ..service import APIService
-from .common import current_service, request_error_reply
+from .common import JSONResponse, current_service, request_error_reply
 
 router = APIRouter()
 

@@ -89,6 +89,6 @@ async def _reply(task: Task, body: GenerateRequest, request: Request,
         return replies.stream_reply(task, base)
 
     accept = request.headers.get("accept", "")
-    if "application/json" in accept.lower():
+    if replies.wanted_format(accept, "png") == "json":
         return await replies.sync_reply(task, base)
     return await replies.binary_reply(task, accept, service.files, base)

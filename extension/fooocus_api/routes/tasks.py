@@ -9,13 +9,13 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from ..records import public_record
 from ..service import APIService
 from ..task import Task
 from ..task_queue import TaskConflict, TaskNotFound
-from .common import base_url, current_service, error_reply
+from .common import JSONResponse, base_url, current_service, error_reply
 
 logger = logging.getLogger("fooocus_api")
 
@@ -56,7 +56,7 @@ async def list_tasks(request: Request,
         pending = service.tasks.pending()[page * page_size:(page + 1) * page_size]
         listing["pending"] = [await _live_record(task, service, base) for task in pending]
     if query in ("all", "history"):
-        start, end = window if start_at is not None else (None, None)
+        start, end = window if (start_at or end_at) is not None else (None, None)
         rows = await run_in_threadpool(service.history.page, page_size, page * page_size,
                                        start, end)
         listing["history"] = [public_record(row, base) for row in rows]
