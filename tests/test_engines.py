@@ -103,3 +103,21 @@ def test_a_field_the_request_sets_wins_over_the_preset_even_when_it_is_the_defau
                                         "async_process": True})
 
     assert reply.json()["req_params"]["performance_selection"] == "Speed"
+
+
+def test_a_preset_whose_checkpoint_is_not_on_disk_is_a_422_naming_the_file(client):
+    reply = client.post(GENERATE, json={"preset": "playground_v2.5", "async_process": True})
+
+    assert reply.status_code == 422
+    detail = reply.json()["detail"][0]
+    assert detail["loc"] == ["body", "preset"]
+    assert "playground-v2.5-1024px-aesthetic.fp16.safetensors" in detail["msg"]
+
+
+def test_a_request_that_names_its_own_checkpoint_can_use_that_preset(client):
+    reply = client.post(GENERATE, json={"preset": "playground_v2.5", "async_process": True,
+                                        "base_model_name": "juggernautXL_v8Rundiffusion.safetensors",
+                                        "scheduler_name": "karras"})
+
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["req_params"]["guidance_scale"] == 2.0

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .arguments import RequestError
-from .catalog import Catalog
+from .catalog import NO_MODEL, Catalog
 from .request import GenerateRequest, Lora
 
 NO_PRESET = ("", "initial")
@@ -54,7 +54,25 @@ def apply_preset(request: GenerateRequest, catalog: Catalog) -> GenerateRequest:
     if "default_loras" in content and "loras" not in request.model_fields_set:
         entries = content["default_loras"][:catalog.max_loras]
         updates["loras"] = [_lora(entry) for entry in entries]
+    _require_files(name, updates, catalog)
     return request.model_copy(update=updates)
+
+
+def _require_files(name: str, updates: dict[str, Any], catalog: Catalog) -> None:
+    """The preset's model files must be on disk: the UI downloads them when the
+    preset is picked, the API never downloads inside a request."""
+    wanted = [("checkpoint", updates.get("base_model_name"), catalog.models),
+              ("refiner", updates.get("refiner_model_name"), [NO_MODEL, *catalog.models]),
+              ("VAE", updates.get("vae_name"), catalog.vaes)]
+    wanted += [("LoRA", lora.model_name, [NO_MODEL, *catalog.loras])
+               for lora in updates.get("loras", []) if lora.enabled]
+    for kind, file_name, available in wanted:
+        if file_name is not None and file_name not in available:
+            raise RequestError("preset", f"preset '{name}' uses the {kind} '{file_name}', which is "
+                                         "not on this machine. The Fooocus UI downloads it when "
+                                         "the preset is picked; the API does not download inside "
+                                         "a request. Pick the preset once in the UI (or put the "
+                                         "file in its models folder) and send the request again.")
 
 
 def _lora(entry: list[Any]) -> Lora:

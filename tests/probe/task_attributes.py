@@ -2,6 +2,8 @@
 
     python task_attributes.py FOOOCUS_DIR REQUEST_JSON [Fooocus flags ...]
 
+REQUEST_JSON is one request (prints one object) or a list of them (prints a list).
+
 Runs inside a Fooocus checkout (real or stand-in) with the Python that runs it.
 The plugin turns the request into the argument list; Fooocus's own AsyncTask
 reads it. Fooocus's worker thread is not started, so no model is loaded.
@@ -36,20 +38,31 @@ def main() -> None:
 
     modules.config.update_files()  # as launch.py does before the UI starts
 
+    requests = json.loads(request_json)
+    if isinstance(requests, list):
+        json.dump([_attributes(worker, request) for request in requests], sys.stdout)
+    else:
+        json.dump(_attributes(worker, requests), sys.stdout)
+
+
+def _attributes(worker: Any, request_fields: dict[str, Any]) -> dict[str, Any]:
     from fooocus_api.arguments import build_arguments
     from fooocus_api.engine import Engine
     from fooocus_api.files import FileRoots
     from fooocus_api.images import ImageSources, resolve_images
+    from fooocus_api.model_files import ModelFiles
     from fooocus_api.request import GenerateRequest
 
-    request = GenerateRequest.model_validate_json(request_json)
+    request = GenerateRequest.model_validate(request_fields)
     folder = Path(tempfile.mkdtemp())
     images = resolve_images(request, ImageSources(FileRoots(results=folder, inputs=folder)))
     arguments = build_arguments(request, images.arrays, Engine())
     task = worker.AsyncTask(args=list(arguments.values))
     attributes = {name: _plain(value) for name, value in vars(task).items() if name != "args"}
     attributes["argument_count"] = len(arguments.values)
-    json.dump(attributes, sys.stdout)
+    attributes["model_files"] = [[needed.field, needed.name]
+                                 for needed in ModelFiles(Engine()).for_task(task)]
+    return attributes
 
 
 def _import_worker_without_its_thread() -> Any:

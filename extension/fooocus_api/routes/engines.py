@@ -13,6 +13,7 @@ from .. import loop_lag, tools
 from ..arguments import RequestError
 from ..catalog import Catalog
 from ..images import decode_image, read_image_bytes
+from ..model_files import ModelFiles
 from ..request import MaskModel
 from ..service import APIService
 from .common import JSONResponse, current_service, request_error_reply
@@ -54,7 +55,8 @@ class DescribeRequest(BaseModel):
 async def describe_image(body: DescribeRequest,
                          service: APIService = Depends(current_service)) -> Response:
     return await _run_tool(service, body.image, tools.describe, body.image_type,
-                           reply=lambda text: {"describe": text})
+                           reply=lambda text: {"describe": text},
+                           check=lambda files: files.check_describe(body.image_type))
 
 
 class MaskRequest(BaseModel):
@@ -74,17 +76,25 @@ class MaskRequest(BaseModel):
 async def generate_mask(body: MaskRequest,
                         service: APIService = Depends(current_service)) -> Response:
     return await _run_tool(service, body.image, tools.generate_mask, body.model_dump(),
-                           reply=lambda mask: mask)
+                           reply=lambda mask: mask,
+                           check=lambda files: files.check_mask(body.mask_model, body.sam_model))
 
 
 async def _run_tool(service: APIService, source: str, tool: Callable[..., Any], option: Any,
-                    reply: Callable[[Any], Any]) -> Response:
+                    reply: Callable[[Any], Any],
+                    check: Callable[[ModelFiles], None]) -> Response:
     try:
-        image = await run_in_threadpool(_load, "image", source, service)
+        image = await run_in_threadpool(_prepare, check, source, service)
     except RequestError as error:
         return request_error_reply(error)
     result = await run_in_threadpool(service.tasks.run_exclusive, tool, image, option)
     return JSONResponse(reply(result))
+
+
+def _prepare(check: Callable[[ModelFiles], None], source: str, service: APIService) -> Any:
+    """The tool's image, once its model files are known to be there."""
+    check(ModelFiles(service.engine))
+    return _load("image", source, service)
 
 
 def _load(field_name: str, source: str, service: APIService):

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from .. import replies
 from ..arguments import RequestError, build_arguments
 from ..images import ResolvedImages, resolve_images
+from ..model_files import ModelFiles
 from ..catalog import Catalog
 from ..outbound import OutboundPolicy, OutboundRefused
 from ..presets import apply_preset
@@ -54,6 +55,7 @@ def _new_task(body: GenerateRequest, service: APIService, base: str) -> Task:
     fooocus_task = service.engine.new_task(arguments.values)
     for name, value in arguments.attributes.items():
         setattr(fooocus_task, name, value)
+    ModelFiles(service.engine).check_task(fooocus_task)
     return Task(fooocus_task=fooocus_task, source="api",
                 params=_recorded_params(body, resolved, arguments.seed),
                 webhook_url=webhook_url, base_url=base)

@@ -24,7 +24,8 @@ logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESETS_FOLDER = ROOT / 'presets'
-MODELS_FOLDER = ROOT / 'models'
+# $FOOOCUS_STANDIN_MODELS gives a test its own models folder (to leave files out).
+MODELS_FOLDER = Path(os.environ.get('FOOOCUS_STANDIN_MODELS') or ROOT / 'models')
 MODEL_EXTENSIONS = ['.pth', '.ckpt', '.bin', '.safetensors', '.fooocus.patch']
 
 MODEL_PLACEHOLDERS = {
@@ -34,6 +35,27 @@ MODEL_PLACEHOLDERS = {
         'sdxl_lcm_lora.safetensors', 'sdxl_hyper_sd_4step_lora.safetensors',
     ],
     'vae': ['sdxl_vae.safetensors'],
+    # What Fooocus 2.5.5 downloads on first use (upscale, inpaint, image prompts,
+    # enhance and mask models, describe, safety checker).
+    'upscale_models': ['fooocus_upscaler_s409985e5.bin'],
+    'inpaint': [
+        'fooocus_inpaint_head.pth', 'inpaint.fooocus.patch', 'inpaint_v25.fooocus.patch',
+        'inpaint_v26.fooocus.patch', 'groundingdino_swint_ogc.pth', 'u2net.onnx', 'u2netp.onnx',
+        'u2net_human_seg.onnx', 'u2net_cloth_seg.onnx', 'silueta.onnx', 'isnet-general-use.onnx',
+        'isnet-anime.onnx',
+    ],
+    'controlnet': [
+        'control-lora-canny-rank128.safetensors', 'fooocus_xl_cpds_128.safetensors',
+        'fooocus_ip_negative.safetensors', 'ip-adapter-plus_sdxl_vit-h.bin',
+        'ip-adapter-plus-face_sdxl_vit-h.bin', 'detection_Resnet50_Final.pth',
+        'parsing_parsenet.pth',
+    ],
+    'clip_vision': [
+        'clip_vision_vit_h.safetensors', 'model_base_caption_capfilt_large.pth',
+        'wd-v1-4-moat-tagger-v2.onnx', 'wd-v1-4-moat-tagger-v2.csv',
+    ],
+    'sam': ['sam_vit_b_01ec64.pth', 'sam_vit_l_0b3195.pth', 'sam_vit_h_4b8939.pth'],
+    'safety_checker': ['stable-diffusion-safety-checker.bin'],
 }
 
 # The default_value each setting has in Fooocus's config.py, before any preset.
