@@ -72,7 +72,8 @@ def private_paths() -> list[str]:
     """Files under outputs/ that Gradio's /file= route must not hand out: Fooocus lets
     Gradio serve all of outputs/, which is where history and inputs live."""
     api = service.current()
-    database = str(api.history.path)
+    # Always the SQLite file, even when history is in PostgreSQL: one may be left there.
+    database = str(api.engine.outputs_dir / service.HISTORY_FILE)
     return [database, database + "-wal", database + "-shm", str(api.files.inputs)]
 
 
