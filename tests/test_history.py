@@ -374,6 +374,18 @@ def test_records_carry_their_source_and_error(client, server):
     assert "stand-in failure requested" in stored["error"]
 
 
+def test_records_carry_the_name_of_the_node_that_ran_them(client, server):
+    task_id = run(client, unique("named node"))["task_id"]
+    wait_stored(server, task_id, "finished")
+
+    stored = rows(server, "WHERE task_id = ?", (task_id,))[0]
+
+    flags = server.flags
+    expected = flags[flags.index("--api-node-name") + 1] if "--api-node-name" in flags else ""
+    assert stored["node"] == expected
+    assert "node" not in client.get(f"/tasks/{task_id}").json()
+
+
 # -- many readers ---------------------------------------------------------------------------
 
 STATUS_RANK = {"pending": 0, "running": 1, **{status: 2 for status in FINAL_STATUSES}}
