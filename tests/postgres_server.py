@@ -67,6 +67,14 @@ class PostgresServer:
             connection.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def drop_database(self, url: str) -> None:
+        """Drop the database behind `url`, cutting off whoever is connected to it."""
+        import psycopg
+
+        name = url.rsplit("/", 1)[1]
+        with psycopg.connect(self.url(), autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
     def start(self) -> None:
         log = self.folder / "server.log"
         options = (f"-c listen_addresses=127.0.0.1 -p {self.port} "

@@ -149,3 +149,18 @@ def test_a_database_url_without_psycopg_says_what_to_install(tmp_path):
 
     assert "requirements-cluster.txt" in log
     assert "Traceback" not in log
+
+
+def test_history_out_of_reach_at_run_time_is_a_503_naming_the_database(tmp_path, postgres):
+    url = postgres.new_database()
+    server = start_server(tmp_path, flags=["--api-database-url", url])
+    try:
+        postgres.drop_database(url)
+        listing = httpx.get(server.url + "/tasks", params={"query": "history"}, timeout=60)
+        single = httpx.get(server.url + "/tasks/no-such-task", timeout=60)
+    finally:
+        server.stop()
+
+    for reply in (listing, single):
+        assert reply.status_code == 503
+        assert url in reply.json()["detail"]

@@ -269,6 +269,23 @@ def test_an_unreachable_server_is_history_unavailable_naming_the_url(tmp_path: P
     assert "s3cret" not in str(raised.value)
 
 
+def test_a_database_gone_at_run_time_is_history_unavailable_and_saves_still_end(postgres):
+    url = postgres.new_database()
+    store = open_history(Path("unused.sqlite3"), "", url)
+    task = record("finished")
+    added(store, task)
+    postgres.drop_database(url)
+
+    try:
+        with pytest.raises(HistoryUnavailable, match="cannot be read"):
+            store.page(10, 0)
+        with pytest.raises(HistoryUnavailable):
+            store.delete_between(0, task["in_queue_mills"])
+        assert store.save({**task, "task_status": "failed"}).wait(30)
+    finally:
+        store.close()
+
+
 def test_a_url_that_is_not_postgresql_is_history_unavailable(tmp_path: Path):
     with pytest.raises(HistoryUnavailable, match="is not a postgresql://"):
         open_history(tmp_path / "db.sqlite3", "", "mysql://fooocus@127.0.0.1:3306/history")

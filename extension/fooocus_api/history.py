@@ -18,6 +18,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -35,7 +36,8 @@ Record = dict[str, Any]
 
 
 class HistoryUnavailable(RuntimeError):
-    """The history cannot be opened; the message says why and what to do."""
+    """The history cannot be opened, read or changed; the message says why. At start
+    Fooocus stops on it; in a request it is a 503."""
 
 
 class HistoryStore(Protocol):
@@ -46,14 +48,15 @@ class HistoryStore(Protocol):
         """Queue the insert of a new record; `on_row_id` gets its `id` once written."""
 
     def save(self, record: Record) -> threading.Event:
-        """Queue an update of the record; the event is set once it is committed."""
+        """Queue an update of the record; the event is set once it is committed, or
+        once the write has failed (and was logged)."""
 
     def save_webhook(self, task_id: str, outcome: dict[str, Any]) -> None:
         """Queue an update of the record's webhook outcome."""
 
     def delete_between(self, start_mills: int, end_mills: int) -> list[Record]:
         """Delete the ended tasks queued in [start, end], after every write queued
-        before; the records deleted."""
+        before; the records deleted. Raises HistoryUnavailable if that failed."""
 
     def undelivered_webhooks(self, tries: int) -> list[Record]:
         """This node's ended tasks whose webhook was never sent, or was cut off."""
@@ -91,33 +94,31 @@ Write = Callable[[Connection], None]
 
 
 class Writer(Generic[Connection]):
-    """One thread that runs queued writes in order, each inside `transaction`."""
+    """One thread that runs queued writes in order, each through `transaction`, which
+    commits it and returns True, or logs why it failed and returns False."""
 
-    def __init__(self, transaction: Callable[[Write[Connection]], None], name: str) -> None:
+    def __init__(self, transaction: Callable[[Write[Connection]], bool], name: str) -> None:
         self._transaction = transaction
-        self._writes: queue.Queue[Write[Connection] | None] = queue.Queue()
+        self._writes: queue.Queue[_Queued[Connection] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
-    def put(self, write: Write[Connection]) -> None:
-        self._writes.put(write)
+    def put(self, write: Write[Connection], done: threading.Event | None = None) -> None:
+        """Queue a write; `done` is set once it is committed, or has failed."""
+        self._writes.put(_Queued(write, done or threading.Event()))
 
     def run(self, write: Write[Connection]) -> None:
-        """Queue the write and wait until it has run (or failed)."""
-        done = threading.Event()
-
-        def write_then_signal(connection: Connection) -> None:
-            try:
-                write(connection)
-            finally:
-                done.set()
-
-        self._writes.put(write_then_signal)
-        done.wait()
+        """Run the write after every write queued before it; raises HistoryUnavailable
+        if it failed."""
+        queued = _Queued(write, threading.Event())
+        self._writes.put(queued)
+        queued.done.wait()
+        if not queued.committed:
+            raise HistoryUnavailable("the history could not be changed; the log says why")
 
     def flush(self, timeout: float) -> bool:
         done = threading.Event()
-        self._writes.put(lambda connection: done.set())
+        self.put(lambda connection: None, done)
         return done.wait(timeout)
 
     def close(self) -> None:
@@ -126,10 +127,20 @@ class Writer(Generic[Connection]):
 
     def _loop(self) -> None:
         while True:
-            write = self._writes.get()
-            if write is None:
+            queued = self._writes.get()
+            if queued is None:
                 return
-            self._transaction(write)
+            try:
+                queued.committed = self._transaction(queued.write)
+            finally:
+                queued.done.set()
+
+
+@dataclass
+class _Queued(Generic[Connection]):
+    write: Write[Connection]
+    done: threading.Event
+    committed: bool = False
 
 
 def ended_between(start_mills: int | None, end_mills: int | None,

@@ -31,6 +31,7 @@ SCHEMA_VERSION = 3
 URL_SCHEMES = ("postgresql", "postgres")
 CONNECT_TIMEOUT_SECONDS = 10
 POOL_SIZE = 4
+POOL_WAIT_SECONDS = 5  # how long a read waits for a connection before it is a 503
 MIGRATION_LOCK = 0x466F6F6F  # any constant that other users of the database do not take
 INSTALL_HINT = ("install it into Fooocus's Python with `python -m pip install -r "
                 "requirements-cluster.txt` (or `python install.py PATH --deps --cluster`)")
@@ -86,9 +87,10 @@ class PostgresHistory:
                                      "postgresql://USER@HOST:PORT/DATABASE URL")
         driver, pool_module = _import_driver()
         self._driver = driver
+        self._pool_module = pool_module
         self._migrate(url)
         self._pool = pool_module.ConnectionPool(
-            url, min_size=1, max_size=POOL_SIZE, timeout=CONNECT_TIMEOUT_SECONDS,
+            url, min_size=1, max_size=POOL_SIZE, timeout=POOL_WAIT_SECONDS,
             kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
             check=pool_module.ConnectionPool.check_connection, name="fooocus_api-history",
             open=True)
@@ -111,18 +113,11 @@ class PostgresHistory:
     def save(self, record: Record) -> threading.Event:
         values = _storable(row_values(record))
         task_id = values.pop("task_id")
+        assignments = ", ".join(f"{column} = %s" for column in values)
         committed = threading.Event()
-
-        def write(connection: Any) -> None:
-            assignments = ", ".join(f"{column} = %s" for column in values)
-            try:
-                connection.execute(f"UPDATE tasks SET {assignments} WHERE task_id = %s",
-                                   (*values.values(), task_id))
-                connection.commit()
-            finally:
-                committed.set()
-
-        self._writer.put(write)
+        self._writer.put(lambda connection: connection.execute(
+            f"UPDATE tasks SET {assignments} WHERE task_id = %s", (*values.values(), task_id)),
+            committed)
         return committed
 
     def delete_between(self, start_mills: int, end_mills: int) -> list[Record]:
@@ -156,12 +151,14 @@ class PostgresHistory:
         self._writer.close()
         self._pool.close()
 
-    def _transaction(self, write: Write[Any]) -> None:
+    def _transaction(self, write: Write[Any]) -> bool:
         try:
             with self._pool.connection() as connection:
                 write(connection)
         except Exception:
             logger.exception("history: a write to %s failed", self.location)
+            return False
+        return True
 
     def _migrate(self, url: str) -> None:
         try:
@@ -205,9 +202,13 @@ class PostgresHistory:
                             (*parameters, limit, offset))
 
     def _select(self, clause: str, parameters: tuple[Any, ...]) -> list[Record]:
-        with self._pool.connection() as connection:
-            rows = connection.execute(f"SELECT {', '.join(COLUMNS)} FROM tasks {clause}",
-                                      parameters).fetchall()
+        try:
+            with self._pool.connection() as connection:
+                rows = connection.execute(f"SELECT {', '.join(COLUMNS)} FROM tasks {clause}",
+                                          parameters).fetchall()
+        except (self._driver.OperationalError, self._pool_module.PoolTimeout) as error:
+            raise HistoryUnavailable(f"the history in PostgreSQL at {self.location} cannot be "
+                                     f"read: {_first_line(error)}") from None
         return [record_from_row(row) for row in rows]
 
 

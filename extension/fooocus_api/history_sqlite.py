@@ -78,18 +78,11 @@ class SQLiteHistory:
     def save(self, record: Record) -> threading.Event:
         values = row_values(record)
         task_id = values.pop("task_id")
+        assignments = ", ".join(f"{column} = ?" for column in values)
         committed = threading.Event()
-
-        def write(connection: sqlite3.Connection) -> None:
-            assignments = ", ".join(f"{column} = ?" for column in values)
-            try:
-                connection.execute(f"UPDATE tasks SET {assignments} WHERE task_id = ?",
-                                   (*values.values(), task_id))
-                connection.commit()
-            finally:
-                committed.set()
-
-        self._writer.put(write)
+        self._writer.put(lambda connection: connection.execute(
+            f"UPDATE tasks SET {assignments} WHERE task_id = ?", (*values.values(), task_id)),
+            committed)
         return committed
 
     def delete_between(self, start_mills: int, end_mills: int) -> list[Record]:
@@ -123,12 +116,14 @@ class SQLiteHistory:
     def close(self) -> None:
         self._writer.close()
 
-    def _transaction(self, write: Write[sqlite3.Connection]) -> None:
+    def _transaction(self, write: Write[sqlite3.Connection]) -> bool:
         try:
             with self._write_connection:
                 write(self._write_connection)
         except Exception:
             logger.exception("history: a write to %s failed", self.path)
+            return False
+        return True
 
     def _migrate(self) -> None:
         connection = self._write_connection
