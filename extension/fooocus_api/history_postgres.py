@@ -82,7 +82,7 @@ class PostgresHistory:
     def __init__(self, url: str, node: str = "") -> None:
         self.node = node
         self.location = redacted(url)
-        if urlsplit(url).scheme not in URL_SCHEMES:
+        if _scheme(url) not in URL_SCHEMES:
             raise HistoryUnavailable(f"--api-database-url {self.location} is not a "
                                      "postgresql://USER@HOST:PORT/DATABASE URL")
         driver, pool_module = _import_driver()
@@ -210,6 +210,13 @@ class PostgresHistory:
             raise HistoryUnavailable(f"the history in PostgreSQL at {self.location} cannot be "
                                      f"read: {_first_line(error)}") from None
         return [record_from_row(row) for row in rows]
+
+
+def _scheme(url: str) -> str | None:
+    try:
+        return urlsplit(url).scheme
+    except ValueError:
+        return None
 
 
 def _import_driver() -> tuple[Any, Any]:
