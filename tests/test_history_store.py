@@ -241,7 +241,7 @@ def test_a_file_of_a_newer_schema_is_refused(tmp_path: Path):
         database.execute("PRAGMA user_version = 4")
     database.close()
 
-    with pytest.raises(RuntimeError, match="schema version 4"):
+    with pytest.raises(HistoryUnavailable, match="schema version 4"):
         SQLiteHistory(path)
 
 
