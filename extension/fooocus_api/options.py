@@ -31,6 +31,8 @@ class APIOptions:
     webhook_secret: str | None = None
     webhook_tries: int = 4
     webhook_backoff: float = 2.0
+    database_url: str | None = None
+    node_name: str = ""
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> APIOptions:
@@ -53,6 +55,8 @@ class APIOptions:
             webhook_secret=getattr(args, "webhook_secret", None) or None,
             webhook_tries=getattr(args, "webhook_tries", None) or defaults.webhook_tries,
             webhook_backoff=getattr(args, "webhook_backoff", None) or defaults.webhook_backoff,
+            database_url=getattr(args, "api_database_url", None) or None,
+            node_name=getattr(args, "api_node_name", None) or "",
         )
 
 
@@ -84,6 +88,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="Largest request body, in MiB (default 64); larger ones get 413.")
     group.add_argument("--api-max-pixels", type=_positive_int, default=None, metavar="N",
                        help="Largest input image, in pixels (default 40000000); larger ones get 413.")
+    group.add_argument("--api-database-url", type=str, default=None, metavar="URL",
+                       help="Keep the task history in PostgreSQL, e.g. "
+                            "postgresql://USER@127.0.0.1:5432/DATABASE, so that several nodes "
+                            "share it (needs requirements-cluster.txt). Default: SQLite in "
+                            "outputs/db.sqlite3.")
+    group.add_argument("--api-node-name", type=str, default=None, metavar="NAME",
+                       help="This node's name in a shared history (default: ''); at start, only "
+                            "this node's unfinished tasks are marked interrupted.")
     group.add_argument("--webhook-url", type=str, default=None, metavar="URL",
                        help="Webhook for requests that name none: the final record is POSTed "
                             "there when a task ends.")

@@ -5,10 +5,11 @@ import atexit
 import logging
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from .engine import Engine
 from .files import FileRoots
-from .history import History
+from .history import HistoryStore, HistoryUnavailable, open_history
 from .images import ImageSources
 from .options import APIOptions
 from .outbound import OutboundPolicy
@@ -28,7 +29,7 @@ class APIService:
     options: APIOptions
     engine: Engine
     files: FileRoots
-    history: History
+    history: HistoryStore
     tasks: TaskQueue
     webhooks: Webhooks
 
@@ -52,16 +53,30 @@ def start(engine: Engine) -> APIService:
     outputs = engine.outputs_dir
     files = FileRoots(results=engine.temp_dir if engine.image_log_disabled else outputs,
                       inputs=outputs / INPUTS_FOLDER)
-    history = History(outputs / HISTORY_FILE)
+    history = _open_history(options, outputs)
     atexit.register(history.close)  # commit what is queued when Fooocus exits normally
     tasks = TaskQueue(engine, history, files, options.webhook_url or "")
     webhooks = _start_webhooks(options, history, tasks)
     _service = APIService(options, engine, files, history, tasks, webhooks)
-    logger.info("REST API ready; history in %s", history.path)
+    logger.info("REST API ready; history in %s", history.location)
     return _service
 
 
-def _start_webhooks(options: APIOptions, history: History, tasks: TaskQueue) -> Webhooks:
+def _open_history(options: APIOptions, outputs: Path) -> HistoryStore:
+    """The history the flags ask for. When it cannot be opened, Fooocus stops here
+    with one line saying why: it never runs with a history other than the one asked for."""
+    if options.database_url and not options.node_name:
+        logger.warning("--api-database-url without --api-node-name: if several nodes share "
+                       "this history, give each a name of its own, or a restart of one marks "
+                       "the unfinished tasks of every unnamed node interrupted")
+    try:
+        return open_history(outputs / HISTORY_FILE, options.node_name, options.database_url)
+    except HistoryUnavailable as error:
+        logger.error("%s; Fooocus stops", error)
+        raise SystemExit(2) from None
+
+
+def _start_webhooks(options: APIOptions, history: HistoryStore, tasks: TaskQueue) -> Webhooks:
     def keep_outcome(task_id: str, outcome: dict) -> None:
         task = tasks.get(task_id)
         if task is not None:

@@ -49,6 +49,11 @@ def error_reply(status_code: int, message: str) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=status_code)
 
 
+async def history_unavailable_reply(request: Request, error: Exception) -> JSONResponse:
+    """The history database is out of reach (PostgreSQL down): 503, the client may retry."""
+    return error_reply(503, str(error))
+
+
 async def validation_error_reply(request: Request, error: Exception) -> JSONResponse:
     """FastAPI's 422, with inputs such as NaN or 1e999 shown as text so the reply is JSON."""
     errors = getattr(error, "errors", lambda: [])()

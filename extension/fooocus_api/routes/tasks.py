@@ -126,7 +126,7 @@ async def get_task(task_id: str, request: Request,
     if task is not None:
         return JSONResponse(await _live_record(task, service, base))
 
-    record = service.history.get(task_id)
+    record = await run_in_threadpool(service.history.get, task_id)
     if record is None:
         return error_reply(404, f"no task {task_id}")
     return JSONResponse(public_record(record, base))
