@@ -16,6 +16,11 @@ class Signal:
         self._lock = threading.Lock()
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
 
+    @property
+    def awaited(self) -> bool:
+        """Whether a coroutine is waiting for the next change right now."""
+        return bool(self._waiters)
+
     def fire(self) -> None:
         with self._lock:
             self.version += 1
