@@ -70,10 +70,13 @@ def test_a_ui_generation_waits_behind_a_running_api_task(slow_server):
 
         api_record = wait_for_end(client, task_id)
         ui["thread"].join(timeout=30)
-        history = client.get("/tasks", params={"query": "history", "page_size": 2}).json()
+        # The UI hears 'finish' from Fooocus's worker; the record follows a moment later.
+        newest = wait_until(lambda: next(iter(
+            record for record in client.get("/tasks", params={"query": "history",
+                                                              "page_size": 2}).json()["history"]
+            if record["source"] == "ui"), None))
 
     assert api_record["task_status"] == "finished"
     assert ui["status"] == 200
-    newest = history["history"][0]
     assert (newest["source"], newest["task_status"]) == ("ui", "finished")
     assert len(newest["result"]) == 2
