@@ -22,7 +22,9 @@ from . import __version__, service
 from .auth import require_key
 from .engine import Engine
 from .limits import BodyLimit
-from .routes.common import validation_error_reply
+from .node_control import NodeUnresponsive
+from .redis_link import ClusterUnavailable
+from .routes.common import error_reply, validation_error_reply
 from .routes import api_router
 from .routes.docs import docs_router
 
@@ -86,6 +88,8 @@ def mount_api(app: FastAPI) -> None:
                          if getattr(route, "path", None) != "/openapi.json"]
     app.add_middleware(BodyLimit, max_bytes=lambda: service.current().options.max_body_bytes)
     app.add_exception_handler(RequestValidationError, validation_error_reply)
+    app.add_exception_handler(ClusterUnavailable, lambda request, error: error_reply(503, str(error)))
+    app.add_exception_handler(NodeUnresponsive, lambda request, error: error_reply(504, str(error)))
     app.include_router(api_router(), dependencies=_key_dependencies())
     app.include_router(docs_router(), dependencies=_key_dependencies())
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import atexit
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from .engine import Engine
 from .files import FileRoots
@@ -16,6 +17,9 @@ from .records import public_record
 from .task import Task
 from .task_queue import TaskQueue
 from .webhooks import Webhooks
+
+if TYPE_CHECKING:
+    from .cluster import Cluster
 
 logger = logging.getLogger("fooocus_api")
 
@@ -31,6 +35,7 @@ class APIService:
     history: History
     tasks: TaskQueue
     webhooks: Webhooks
+    cluster: Cluster | None = None
 
     @property
     def image_sources(self) -> ImageSources:
@@ -57,8 +62,26 @@ def start(engine: Engine) -> APIService:
     tasks = TaskQueue(engine, history, files, options.webhook_url or "")
     webhooks = _start_webhooks(options, history, tasks)
     _service = APIService(options, engine, files, history, tasks, webhooks)
+    if options.cluster_url:
+        _service = _join_cluster(_service)
     logger.info("REST API ready; history in %s", history.path)
     return _service
+
+
+def _join_cluster(api: APIService) -> APIService:
+    from .cluster import Cluster
+    from .redis_link import MissingRedisClient
+
+    try:
+        cluster = Cluster(api.options, api.engine, api.tasks, api.history, api.webhooks,
+                          api.image_sources)
+    except MissingRedisClient as error:
+        logger.error("%s", error)
+        raise SystemExit(2) from None
+    # Every node names its own results with its own address, so any client can fetch them.
+    api = replace(api, options=replace(api.options, base_url=cluster.base_url), cluster=cluster)
+    cluster.start()
+    return api
 
 
 def _start_webhooks(options: APIOptions, history: History, tasks: TaskQueue) -> Webhooks:

@@ -49,10 +49,12 @@ async def list_tasks(request: Request,
         return await _delete_history(window, service, base)
 
     listing: dict[str, list[Any]] = {"history": [], "current": [], "pending": []}
-    if query in ("all", "current"):
+    if service.cluster is not None:
+        listing.update(await run_in_threadpool(_cluster_queue, service, query, page, page_size))
+    elif query in ("all", "current"):
         running = service.tasks.current()
         listing["current"] = [await _live_record(running, service, base)] if running else []
-    if query in ("all", "pending"):
+    if service.cluster is None and query in ("all", "pending"):
         pending = service.tasks.pending()[page * page_size:(page + 1) * page_size]
         listing["pending"] = [await _live_record(task, service, base) for task in pending]
     if query in ("all", "history"):
@@ -61,6 +63,17 @@ async def list_tasks(request: Request,
                                        start, end)
         listing["history"] = [public_record(row, base) for row in rows]
     return JSONResponse(listing)
+
+
+def _cluster_queue(service: APIService, query: str, page: int,
+                   page_size: int) -> dict[str, list[Any]]:
+    """What runs and waits anywhere in the cluster."""
+    listing: dict[str, list[Any]] = {}
+    if query in ("all", "current"):
+        listing["current"] = service.cluster.current()
+    if query in ("all", "pending"):
+        listing["pending"] = service.cluster.pending()[page * page_size:(page + 1) * page_size]
+    return listing
 
 
 async def _delete_history(window: tuple[int, int], service: APIService, base: str) -> Response:
@@ -122,6 +135,10 @@ def parse_instant(field: str, text: str) -> int:
 async def get_task(task_id: str, request: Request,
                    service: APIService = Depends(current_service)) -> Response:
     base = base_url(request, service)
+    if service.cluster is not None:
+        shared = await run_in_threadpool(service.cluster.live_record, task_id)
+        if shared is not None:
+            return JSONResponse(shared)
     task = service.tasks.get(task_id)
     if task is not None:
         return JSONResponse(await _live_record(task, service, base))
@@ -136,6 +153,8 @@ async def get_task(task_id: str, request: Request,
 async def cancel_task(task_id: str, request: Request,
                       service: APIService = Depends(current_service)) -> Response:
     try:
+        if service.cluster is not None:
+            return JSONResponse(await run_in_threadpool(service.cluster.cancel, task_id))
         task = await run_in_threadpool(service.tasks.cancel, task_id)
     except TaskNotFound:
         return error_reply(404, f"no pending or running task {task_id}")
@@ -155,7 +174,12 @@ async def control(body: Control, request: Request,
     """Acts like the UI's Stop and Skip buttons, on whichever task is running
     (from the API or the UI). With `task_id`, only if that task is the one running."""
     try:
+        if service.cluster is not None:
+            return JSONResponse(await run_in_threadpool(service.cluster.control, body.action,
+                                                        body.task_id))
         task = service.tasks.control(body.action, body.task_id)
+    except TaskNotFound:
+        return error_reply(404, f"no running task {body.task_id}")
     except TaskConflict as conflict:
         return error_reply(409, str(conflict))
     return JSONResponse(public_record(task.record(), base_url(request, service)))
