@@ -44,7 +44,7 @@ class RedisServer:
                 self.process.wait()
 
 
-def start_redis(folder: Path) -> RedisServer:
+def start_redis(folder: Path, port: int | None = None) -> RedisServer:
     binary = shutil.which("redis-server")
     if binary is None:
         message = "redis-server is not installed (apt-get install -y redis-server)"
@@ -52,7 +52,7 @@ def start_redis(folder: Path) -> RedisServer:
             pytest.fail(message)
         pytest.skip(message)
 
-    port = free_port()
+    port = port or free_port()
     log = open(folder / "redis.log", "ab")
     process = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port),
                                 "--save", "", "--appendonly", "no", "--dir", str(folder)],

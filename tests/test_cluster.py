@@ -7,6 +7,7 @@ of `overwrite_step` N runs for about N / 20 seconds.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,7 @@ import httpx
 import pytest
 
 from fooocus_server import FooocusServer, GENERATE, start_server, wait_for_end, wait_until
-from redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
+from redis_server import RedisServer, redis_server, start_redis  # noqa: F401  (a fixture)
 
 CONTROL = "/v1/engine/control"
 TIMEOUT_SECONDS = 3
@@ -258,3 +259,70 @@ def test_a_killed_node_s_task_ends_interrupted_and_the_others_finish(
     assert "victim" in record["error"]
     assert time.monotonic() - killed_at < TIMEOUT_SECONDS * 4
     assert [other["task_status"] for other in others] == ["finished", "finished"]
+
+
+def test_a_task_that_allows_a_retry_runs_again_on_another_node_when_its_node_dies(
+        gateway, cluster, redis_server, tmp_path):
+    victim = start_node(tmp_path, redis_server, "victim-retry")
+    try:
+        task_ids = [submit(gateway, steps=30, retry_on_node_loss=True) for _ in range(3)]
+        on_victim = wait_until(lambda: next(
+            (task_id for task_id in task_ids
+             if gateway.get(f"/tasks/{task_id}").json().get("node") == "victim-retry"), None))
+        wait_status(gateway, on_victim, "running")
+
+        victim.kill()
+        records = [wait_for_end(gateway, task_id, timeout=60) for task_id in task_ids]
+    finally:
+        victim.kill()
+
+    assert [record["task_status"] for record in records] == ["finished"] * 3
+    retried = records[task_ids.index(on_victim)]
+    assert retried["node"] in cluster.workers
+
+
+# -- the UI --------------------------------------------------------------------------------
+
+def test_a_ui_generation_on_a_worker_node_shows_in_the_cluster(gateway, cluster):
+    node_a = cluster.workers["a"]
+    answer: dict = {}
+    thread = threading.Thread(target=lambda: answer.update(reply=httpx.post(
+        f"{node_a.url}/run/generate", json={"data": [None, "from a's ui"]}, timeout=60)))
+    thread.start()
+
+    current = wait_until(lambda: [task for task in gateway.get(
+        "/tasks", params={"query": "current"}).json()["current"] if task["source"] == "ui"])
+    thread.join(timeout=60)
+    record = wait_for_end(gateway, current[0]["task_id"])
+
+    assert current[0]["node"] == "a"
+    assert current[0]["req_params"]["prompt"] == "from a's ui"
+    assert answer["reply"].status_code == 200
+    assert record["task_status"] == "finished"
+
+
+# -- losing Redis ------------------------------------------------------------------------------
+
+def test_a_node_that_loses_redis_finishes_its_task_says_so_once_and_reconnects(tmp_path):
+    (tmp_path / "redis").mkdir()
+    (tmp_path / "node").mkdir()
+    redis = start_redis(tmp_path / "redis")
+    node = start_node(tmp_path / "node", redis, "lonely")
+    try:
+        with node.client() as client:
+            task_id = submit(client, steps=40)
+            wait_status(client, task_id, "running")
+
+            redis.stop()
+            record = wait_for_end(client, task_id, timeout=30)
+            wait_until(lambda: "lost Redis" in node.log)
+            redis = start_redis(tmp_path / "redis", port=redis.port)
+            wait_until(lambda: "is back" in node.log, timeout=30)
+            after = wait_for_end(client, submit(client, steps=4), timeout=30)
+    finally:
+        node.stop()
+        redis.stop()
+
+    assert record["task_status"] == "finished"
+    assert after["task_status"] == "finished"
+    assert node.log.count("lost Redis") == 1

@@ -116,8 +116,15 @@ class SharedQueue:
 
     def next_entry(self, block_mills: int) -> Entry | None:
         def read(redis: Any) -> Any:
-            return redis.xreadgroup(WORKERS_GROUP, self._node, {QUEUE: ">"}, count=1,
-                                    block=block_mills)
+            try:
+                return redis.xreadgroup(WORKERS_GROUP, self._node, {QUEUE: ">"}, count=1,
+                                        block=block_mills)
+            except Exception as error:  # redis.ResponseError
+                if "NOGROUP" not in str(error):
+                    raise
+                # Redis came back without its data (no persistence): start the queue anew.
+                self.create_group(redis)
+                return None
 
         replies = self._link.retry(read)
         for _, entries in replies or []:
@@ -138,7 +145,7 @@ class SharedQueue:
             with redis.pipeline() as pipe:
                 pipe.xack(QUEUE, WORKERS_GROUP, entry_id)
                 pipe.xdel(QUEUE, entry_id)
-                pipe.execute()
+                pipe.execute(raise_on_error=False)  # the group may be gone with a lost Redis
 
         self._link.retry(remove)
 

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from ..records import public_record
+from ..redis_link import ClusterUnavailable
 from ..service import APIService
 from ..task import Task
 from ..task_queue import TaskConflict, TaskNotFound
@@ -135,10 +136,9 @@ def parse_instant(field: str, text: str) -> int:
 async def get_task(task_id: str, request: Request,
                    service: APIService = Depends(current_service)) -> Response:
     base = base_url(request, service)
-    if service.cluster is not None:
-        shared = await run_in_threadpool(service.cluster.live_record, task_id)
-        if shared is not None:
-            return JSONResponse(shared)
+    shared = await _cluster_record(task_id, service)
+    if shared is not None:
+        return JSONResponse(shared)
     task = service.tasks.get(task_id)
     if task is not None:
         return JSONResponse(await _live_record(task, service, base))
@@ -147,6 +147,17 @@ async def get_task(task_id: str, request: Request,
     if record is None:
         return error_reply(404, f"no task {task_id}")
     return JSONResponse(public_record(record, base))
+
+
+async def _cluster_record(task_id: str, service: APIService) -> dict[str, Any] | None:
+    """The task as every node of the cluster sees it; None outside a cluster, for a task
+    the cluster does not know, or while Redis is away (then this node's own view answers)."""
+    if service.cluster is None:
+        return None
+    try:
+        return await run_in_threadpool(service.cluster.live_record, task_id)
+    except ClusterUnavailable:
+        return None
 
 
 @router.delete("/tasks/{task_id}", summary="Cancel a pending task")
