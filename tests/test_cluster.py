@@ -19,6 +19,7 @@ import pytest
 
 from fooocus_server import FooocusServer, GENERATE, start_server, wait_for_end, wait_until
 from redis_server import RedisServer, redis_server, start_redis  # noqa: F401  (a fixture)
+from webhook_receiver import Receiver
 
 CONTROL = "/v1/engine/control"
 TIMEOUT_SECONDS = 3
@@ -37,8 +38,16 @@ class Cluster:
 
 def start_node(folder: Path, redis: RedisServer, name: str, *flags: str) -> FooocusServer:
     return start_server(folder, flags=["--api-cluster", redis.url(), "--api-node-name", name,
-                                       "--api-cluster-timeout", str(TIMEOUT_SECONDS), *flags],
+                                       "--api-cluster-timeout", str(TIMEOUT_SECONDS),
+                                       "--api-allow-hosts", "127.0.0.1", *flags],
                         env=STEPS_ENV)
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    running = Receiver()
+    yield running
+    running.close()
 
 
 @pytest.fixture(scope="module")
@@ -238,10 +247,11 @@ def test_control_of_an_unknown_task_is_a_conflict(gateway, cluster):
 # -- dead nodes ------------------------------------------------------------------------------
 
 def test_a_killed_node_s_task_ends_interrupted_and_the_others_finish(
-        gateway, cluster, redis_server, tmp_path):
+        gateway, cluster, redis_server, receiver, tmp_path):
     victim = start_node(tmp_path, redis_server, "victim")
     try:
-        task_ids = [submit(gateway, steps=40) for _ in range(3)]
+        task_ids = [submit(gateway, steps=40, webhook_url=receiver.url("/killed"))
+                    for _ in range(3)]
         on_victim = wait_until(lambda: next(
             (task_id for task_id in task_ids
              if gateway.get(f"/tasks/{task_id}").json().get("node") == "victim"), None))
@@ -259,6 +269,25 @@ def test_a_killed_node_s_task_ends_interrupted_and_the_others_finish(
     assert "victim" in record["error"]
     assert time.monotonic() - killed_at < TIMEOUT_SECONDS * 4
     assert [other["task_status"] for other in others] == ["finished", "finished"]
+    receiver.wait_for("/killed", count=3)
+    time.sleep(1)  # a second delivery of any of them would arrive by now
+    delivered = {task_id: [delivery.record["task_status"] for delivery in
+                           receiver.received("/killed", task_id)] for task_id in task_ids}
+    assert delivered == {task_id: ["interrupted" if task_id == on_victim else "finished"]
+                         for task_id in task_ids}
+
+
+def test_a_cluster_flag_without_redis_py_stops_the_node_with_what_to_install(tmp_path):
+    hidden = tmp_path / "no-redis"
+    hidden.mkdir()
+    (hidden / "redis.py").write_text("raise ImportError('redis-py is hidden for this test')\n")
+
+    with pytest.raises(RuntimeError) as failure:
+        start_server(tmp_path, flags=["--api-cluster", "redis://127.0.0.1:1/0"],
+                     env={"PYTHONPATH": str(hidden)})
+
+    assert "server exited" in str(failure.value)
+    assert "pip install -r requirements-cluster.txt" in str(failure.value)
 
 
 def test_a_task_that_allows_a_retry_runs_again_on_another_node_when_its_node_dies(

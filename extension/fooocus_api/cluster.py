@@ -31,7 +31,7 @@ from .remote_task import RemoteTask, TaskFollower
 from .shared_queue import Entry, Orphan, SharedQueue
 from .task import Task, TaskStatus, final_message, now_mills
 from .task_events import EventPublisher, cluster_record, publish_end
-from .task_queue import TaskConflict, TaskNotFound, TaskQueue
+from .task_queue import TaskConflict, TaskQueue
 from .task_transfer import queue_entry, rebuild
 from .webhooks import Webhooks
 
@@ -61,6 +61,9 @@ class Cluster:
         self._lock = threading.Lock()
         self._entries: dict[str, str] = {}
         tasks.on_queued(self._watch)
+        if options.cluster_role == "gateway" and not options.nowebui:
+            logger.warning("cluster: --api-cluster-role gateway needs --nowebui; this node "
+                           "runs tasks as a worker")
 
     def start(self) -> None:
         self._control.start()

@@ -33,6 +33,24 @@ logger = logging.getLogger("fooocus_api")
 ENDED_TTL_SECONDS = 3600
 EVENTS_MAXLEN = 2000
 
+# The end of a task this node runs, unless the cluster gave the task up meanwhile (this
+# node was cut off from Redis longer than the timeout, and another node ended or re-queued it).
+# KEYS: state, running, events   ARGV: node, task id, record, status, progress, message, ttl
+END_IF_MINE = """
+local node = redis.call('HGET', KEYS[1], 'node')
+local status = redis.call('HGET', KEYS[1], 'status')
+if (node and node ~= ARGV[1]) or (status and status ~= 'pending' and status ~= 'running') then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[4], 'record', ARGV[3], 'preview', '',
+           'progress', ARGV[5], 'message', ARGV[6], 'entry', '', 'node', ARGV[1])
+redis.call('SREM', KEYS[2], ARGV[2])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', '2000', '*', 'kind', 'end', 'record', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[7])
+redis.call('EXPIRE', KEYS[3], ARGV[7])
+return 1
+"""
+
 
 @dataclass
 class Sent:
@@ -50,6 +68,7 @@ class EventPublisher:
         self._on_ended = on_ended
         self._dirty: queue.Queue[Task] = queue.Queue()
         self._sent: dict[str, Sent] = {}
+        self._end_if_mine = link.script(END_IF_MINE)
         threading.Thread(target=self._loop, name="fooocus_api-events", daemon=True).start()
 
     def watch(self, task: Task, announced: bool) -> None:
@@ -85,19 +104,22 @@ class EventPublisher:
             commands.append(self._start(task))
         commands += self._updates(task, updates)
 
-        def send(redis: Any) -> None:
+        def send(redis: Any) -> list[Any]:
             with redis.pipeline(transaction=False) as pipe:
                 for command in commands:
                     command(pipe)
-                pipe.execute()
+                return pipe.execute()
 
-        if commands:
-            self._link.retry(send)
+        answers = self._link.retry(send) if commands else []
         sent.announced = True
         sent.started = sent.started or bool(task.start_mills)
         sent.cursor += len(updates)
         if updates and updates[-1].final:
             self._sent.pop(task.task_id, None)
+            if answers and answers[-1] == 0:
+                logger.warning("task %s ended here after the cluster had given it up (this node "
+                               "was cut off from Redis too long); its record stays on this node",
+                               task.task_id)
             self._on_ended(task)
 
     def _announce(self, task: Task) -> Callable[[Any], None]:
@@ -138,7 +160,10 @@ class EventPublisher:
 
     def _end(self, task: Task) -> Callable[[Any], None]:
         record = self.record_of(task)
-        return lambda pipe: publish_end(pipe, record)
+        arguments = [self._node, task.task_id, json.dumps(record), record["task_status"],
+                     record["progress"], record["message"], ENDED_TTL_SECONDS]
+        keys = [state_key(task.task_id), RUNNING, events_key(task.task_id)]
+        return lambda pipe: self._end_if_mine(keys=keys, args=arguments, client=pipe)
 
 
 def _update_command(task_id: str, update: Update, preview: str) -> Callable[[Any], None]:
