@@ -355,3 +355,29 @@ def test_a_node_that_loses_redis_finishes_its_task_says_so_once_and_reconnects(t
     assert record["task_status"] == "finished"
     assert after["task_status"] == "finished"
     assert node.log.count("lost Redis") == 1
+
+
+def click_generate_and_ignore_the_answer(server: FooocusServer) -> None:
+    try:
+        httpx.post(f"{server.url}/run/generate", json={"data": [None, "doomed"]}, timeout=60)
+    except httpx.HTTPError:
+        pass  # the node is killed before it answers
+
+
+def test_a_ui_generation_on_a_killed_node_ends_interrupted(gateway, redis_server, tmp_path):
+    victim = start_node(tmp_path, redis_server, "victim-ui")
+    try:
+        threading.Thread(target=click_generate_and_ignore_the_answer, args=(victim,),
+                         daemon=True).start()
+        current = wait_until(lambda: [task for task in gateway.get(
+            "/tasks", params={"query": "current"}).json()["current"]
+            if task["node"] == "victim-ui"])
+
+        victim.kill()
+        record = wait_for_end(gateway, current[0]["task_id"], timeout=TIMEOUT_SECONDS * 4)
+    finally:
+        victim.kill()
+
+    assert record["task_status"] == "interrupted"
+    assert record["source"] == "ui"
+    assert "victim-ui" in record["error"]

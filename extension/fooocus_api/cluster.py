@@ -26,7 +26,7 @@ from .history import History
 from .images import ImageSources
 from .node_control import NodeControl
 from .options import APIOptions
-from .redis_link import RUNNING, RedisLink, heartbeat_key, state_key
+from .redis_link import HELD, RedisLink, heartbeat_key, state_key
 from .remote_task import RemoteTask, TaskFollower
 from .shared_queue import Entry, Orphan, SharedQueue
 from .task import Task, TaskStatus, final_message, now_mills
@@ -137,6 +137,8 @@ class Cluster:
                 for orphan in self._link.retry(lambda redis: self._queue.claim_orphans(
                         redis, int(self._timeout * 1000))):
                     self._settle_orphan(orphan)
+                for record in self._link.retry(lambda redis: self._give_up_held(redis, False)):
+                    self._conclude(record, TaskStatus.INTERRUPTED, _lost(record["node"]))
             except Exception:
                 logger.exception("cluster: heartbeat failed")
             time.sleep(self._timeout / 3)
@@ -147,9 +149,25 @@ class Cluster:
             self._queue.keep_mine(redis)
 
     def _settle_leftovers(self, redis: Any) -> None:
-        """Entries a previous run of this node took and never finished."""
+        """Tasks a previous run of this node took, or had from its UI, and never finished."""
         for entry in self._queue.leftovers(redis):
             self._settle_orphan(Orphan(entry, self.node))
+        for record in self._give_up_held(redis, at_start=True):
+            self._conclude(record, TaskStatus.INTERRUPTED, _lost(self.node))
+
+    def _give_up_held(self, redis: Any, at_start: bool) -> list[dict[str, Any]]:
+        """UI tasks of nodes whose heartbeat expired (at start: of this node's last run)."""
+        given_up = []
+        for task_id in redis.smembers(HELD):
+            state = redis.hgetall(state_key(task_id))
+            node = state.get("node") or ""
+            if not state or not node or state.get("entry") or not state.get("record"):
+                continue
+            dead = (node == self.node and self._tasks.get(task_id) is None if at_start
+                    else node != self.node and not redis.exists(heartbeat_key(node)))
+            if dead and self._queue.give_up(redis, task_id, node):
+                given_up.append({**json.loads(state["record"]), "node": node})
+        return given_up
 
     def _settle_orphan(self, orphan: Orphan) -> None:
         entry = orphan.entry
@@ -160,7 +178,7 @@ class Cluster:
             return
         logger.warning("task %s: node %s stopped answering; the task is interrupted",
                        entry.task_id, orphan.node)
-        self._end_unrun(entry, TaskStatus.INTERRUPTED, f"node {orphan.node} stopped answering")
+        self._end_unrun(entry, TaskStatus.INTERRUPTED, _lost(orphan.node))
 
     def _end_unrun(self, entry: Entry, status: TaskStatus, error: str | None) -> None:
         """End a task that this node holds in the queue but will not run."""
@@ -179,7 +197,10 @@ class Cluster:
                 pipe.execute()
 
         self._link.retry(send)
-        self._history.add(final, on_row_id=lambda row_id: None)
+        if self._history.get(final["task_id"]) is None:
+            self._history.add(final, on_row_id=lambda row_id: None)
+        else:  # this node had it (a run of this node that was cut off)
+            self._history.save(final)
         if final.get("webhook_url"):
             self._webhooks.send(final["task_id"], final["webhook_url"], final)
         logger.info("task %s %s (cluster)", final["task_id"], status.value)
@@ -230,10 +251,12 @@ class Cluster:
         return self._shown(task_id, state)
 
     def current(self) -> list[dict[str, Any]]:
-        ids = self._link.now(lambda redis: sorted(redis.smembers(RUNNING)))
+        """The tasks running anywhere in the cluster, the longest running first."""
+        ids = self._link.now(lambda redis: sorted(redis.smembers(HELD)))
         records = [self.live_record(task_id) for task_id in ids]
-        return sorted((record for record in records if record),
-                      key=lambda record: record.get("start_mills") or 0)
+        running = [record for record in records
+                   if record and record["task_status"] == TaskStatus.RUNNING.value]
+        return sorted(running, key=lambda record: record.get("start_mills") or 0)
 
     def pending(self) -> list[dict[str, Any]]:
         """Tasks no node has taken, in the order they will be taken, then this node's UI tasks."""
@@ -260,6 +283,10 @@ class Cluster:
             return waiting.index(task_id) + 1 if task_id in waiting else None
         local = self._tasks.get(task_id)
         return self._tasks.position(local) if local is not None else None
+
+
+def _lost(node: str) -> str:
+    return f"node {node} stopped answering"
 
 
 def ended(record: dict[str, Any], status: TaskStatus, error: str | None) -> dict[str, Any]:

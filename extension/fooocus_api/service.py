@@ -101,6 +101,9 @@ def _start_webhooks(options: APIOptions, history: History, tasks: TaskQueue) -> 
 
     tasks.on_ended(send_when_ended)
     for record in history.undelivered_webhooks(options.webhook_tries):
+        if options.cluster_url and record["webhook"] is None and \
+                record["task_status"] == "interrupted":
+            continue  # in a cluster, the node that ends a dead node's task sends its webhook
         webhooks.send(record["task_id"], record["webhook_url"],
                       public_record(record, options.base_url or ""))
     return webhooks

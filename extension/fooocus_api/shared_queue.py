@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .redis_link import QUEUE, RUNNING, WORKERS_GROUP, RedisLink, heartbeat_key, state_key
+from .redis_link import QUEUE, HELD, WORKERS_GROUP, RedisLink, heartbeat_key, state_key
 
 QUEUE_MAXLEN = 100_000
 
@@ -65,6 +65,20 @@ return id
 """
 
 
+# A task a dead node held outside the queue (from its UI); ended once, by one node.
+# KEYS: state   ARGV: the dead node's name
+GIVE_UP = """
+local status = redis.call('HGET', KEYS[1], 'status')
+local entry = redis.call('HGET', KEYS[1], 'entry')
+if (status ~= 'pending' and status ~= 'running') or (entry and entry ~= '')
+   or redis.call('HGET', KEYS[1], 'node') ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'status', 'interrupted')
+return 1
+"""
+
+
 @dataclass(frozen=True)
 class Entry:
     entry_id: str
@@ -91,6 +105,7 @@ class SharedQueue:
         self._take = link.script(TAKE)
         self._cancel = link.script(CANCEL)
         self._requeue = link.script(REQUEUE)
+        self._give_up = link.script(GIVE_UP)
 
     def create_group(self, redis: Any) -> None:
         try:
@@ -137,7 +152,7 @@ class SharedQueue:
     def take(self, entry: Entry) -> bool:
         """Mark the task running on this node; False when it was canceled meanwhile."""
         return bool(self._link.retry(lambda redis: self._take(
-            keys=[state_key(entry.task_id), QUEUE, RUNNING],
+            keys=[state_key(entry.task_id), QUEUE, HELD],
             args=[entry.entry_id, self._node, WORKERS_GROUP, entry.task_id])))
 
     def ack(self, entry_id: str) -> None:
@@ -189,11 +204,15 @@ class SharedQueue:
                     self.ack(entry_id)
         return orphans
 
+    def give_up(self, redis: Any, task_id: str, node: str) -> bool:
+        """True when this call ended a UI task that `node` held (so this node reports it)."""
+        return bool(self._give_up(keys=[state_key(task_id)], args=[node], client=redis))
+
     def requeue(self, entry: Entry) -> str:
         fields = {**entry.fields, "retry": "0", "retried_after": entry.entry_id}
         flat = [item for pair in fields.items() for item in pair]
         return self._link.retry(lambda redis: self._requeue(
-            keys=[state_key(entry.task_id), QUEUE, RUNNING],
+            keys=[state_key(entry.task_id), QUEUE, HELD],
             args=[entry.entry_id, WORKERS_GROUP, entry.task_id, *flat]))
 
     # -- reading -------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .records import public_record
-from .redis_link import RUNNING, RedisLink, events_key, state_key
+from .redis_link import HELD, RedisLink, events_key, state_key
 from .task import Task, TaskStatus, Update
 
 logger = logging.getLogger("fooocus_api")
@@ -129,6 +129,7 @@ class EventPublisher:
             pipe.hset(state_key(task.task_id), mapping={
                 "status": record["task_status"], "node": self._node, "record": json.dumps(record),
                 "message": record["message"], "progress": record["progress"]})
+            pipe.sadd(HELD, task.task_id)
 
         return announce
 
@@ -140,7 +141,7 @@ class EventPublisher:
             pipe.hset(state_key(task.task_id), mapping={
                 "status": TaskStatus.RUNNING.value, "node": self._node,
                 "record": json.dumps(record)})
-            pipe.sadd(RUNNING, task.task_id)
+            pipe.sadd(HELD, task.task_id)
             pipe.xadd(events_key(task.task_id), {"kind": "start", "record": json.dumps(record)},
                       maxlen=EVENTS_MAXLEN, approximate=True)
 
@@ -162,7 +163,7 @@ class EventPublisher:
         record = self.record_of(task)
         arguments = [self._node, task.task_id, json.dumps(record), record["task_status"],
                      record["progress"], record["message"], ENDED_TTL_SECONDS]
-        keys = [state_key(task.task_id), RUNNING, events_key(task.task_id)]
+        keys = [state_key(task.task_id), HELD, events_key(task.task_id)]
         return lambda pipe: self._end_if_mine(keys=keys, args=arguments, client=pipe)
 
 
@@ -182,7 +183,7 @@ def publish_end(pipe: Any, record: dict[str, Any]) -> None:
     pipe.hset(state_key(task_id), mapping={
         "status": record["task_status"], "record": json.dumps(record), "preview": "",
         "progress": record["progress"], "message": record["message"], "entry": ""})
-    pipe.srem(RUNNING, task_id)
+    pipe.srem(HELD, task_id)
     pipe.xadd(events_key(task_id), {"kind": "end", "record": json.dumps(record)},
               maxlen=EVENTS_MAXLEN, approximate=True)
     pipe.expire(state_key(task_id), ENDED_TTL_SECONDS)
