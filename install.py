@@ -2,6 +2,7 @@
 
     python install.py PATH              install (cloning Fooocus 2.5.5 if PATH is missing)
     python install.py PATH --deps       also pip-install requirements.txt into the target Python
+    python install.py PATH --deps --cluster   ... and requirements-cluster.txt (PostgreSQL history)
     python install.py --uninstall PATH  remove everything install added
 
 Installing copies extension/fooocus_api/ to PATH/extensions/fooocus_api/ (Fooocus's own
@@ -63,6 +64,7 @@ class PluginRepo:
     requirements: Path
     record: Path
     patches: Path | None = None
+    cluster_requirements: Path | None = None
 
     @classmethod
     def at(cls, root: Path) -> PluginRepo:
@@ -71,6 +73,7 @@ class PluginRepo:
             requirements=root / "requirements.txt",
             record=root / ".fooocus-install.json",
             patches=root / "patches",
+            cluster_requirements=root / "requirements-cluster.txt",
         )
 
 
@@ -319,18 +322,19 @@ def dependency_warning(
     return f"{found} break gradio 3.41.2 (lllyasviel/Fooocus#4180); {action}."
 
 
-def pip_install_command(python: str, requirements: Path) -> list[str]:
-    return [python, "-m", "pip", "install", "-r", str(requirements)]
+def pip_install_command(python: str, requirements: Path, *more: Path) -> list[str]:
+    files = [argument for path in (requirements, *more) for argument in ("-r", str(path))]
+    return [python, "-m", "pip", "install", *files]
 
 
 def pip_check_command(python: str) -> list[str]:
     return [python, "-m", "pip", "check"]
 
 
-def install_dependencies(python: str, requirements: Path) -> None:
+def install_dependencies(python: str, requirements: Path, *more: Path) -> None:
     """pip install requirements.txt (pip's progress is shown), then report pip check."""
-    log.info("Installing %s into %s ...", requirements, python)
-    command = pip_install_command(python, requirements)
+    log.info("Installing %s into %s ...", " and ".join(map(str, (requirements, *more))), python)
+    command = pip_install_command(python, requirements, *more)
     try:
         result = subprocess.run(command)
     except OSError as error:
@@ -359,10 +363,12 @@ def install(
     git_url: str,
     with_deps: bool,
     dry_run: bool,
+    with_cluster: bool = False,
 ) -> None:
     validate_source(repo.source)
     if with_deps and not repo.requirements.is_file():
         raise InstallError(f"--deps needs {repo.requirements}, which does not exist.")
+    extra = cluster_requirements(repo) if with_cluster else []
 
     if not fooocus_dir.exists():
         if dry_run:
@@ -393,7 +399,8 @@ def install(
         log.info("Would write %s pointing at %s.", purelib / PTH_NAME, extensions_dir)
         log.info("Would write %s and %s.", destination / RECORD_NAME, repo.record)
         if with_deps:
-            log.info("Would run: %s", " ".join(pip_install_command(python, repo.requirements)))
+            log.info("Would run: %s",
+                     " ".join(pip_install_command(python, repo.requirements, *extra)))
             log.info("Would run: %s", " ".join(pip_check_command(python)))
         return
 
@@ -409,7 +416,16 @@ def install(
     log.info("Python %s will load it from %s.", python, purelib / PTH_NAME)
 
     if with_deps:
-        install_dependencies(python, repo.requirements)
+        install_dependencies(python, repo.requirements, *extra)
+
+
+def cluster_requirements(repo: PluginRepo) -> list[Path]:
+    """requirements-cluster.txt (psycopg, for --api-database-url), which must exist."""
+    path = repo.cluster_requirements
+    if path is None or not path.is_file():
+        raise InstallError(f"--cluster needs {path or 'requirements-cluster.txt'}, which does "
+                           "not exist.")
+    return [path]
 
 
 def warn_about_dependencies(python: str, requirements: Path, with_deps: bool) -> None:
@@ -506,6 +522,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also run 'PY -m pip install -r requirements.txt' and 'PY -m pip check'",
     )
     parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="with --deps, also install requirements-cluster.txt (psycopg, needed for "
+        "--api-database-url)",
+    )
+    parser.add_argument(
         "--uninstall",
         action="store_true",
         help="remove the plugin, its .pth file and install record from PATH; keeps PATH/outputs",
@@ -535,6 +557,8 @@ def main(argv: list[str] | None = None, repo: PluginRepo | None = None) -> int:
     args = parser.parse_args(argv)
     if args.uninstall and args.deps:
         parser.error("--deps cannot be combined with --uninstall")
+    if args.cluster and not args.deps:
+        parser.error("--cluster goes with --deps: python install.py PATH --deps --cluster")
     repo = repo or PluginRepo.at(Path(__file__).resolve().parent)
     fooocus_dir = Path(args.path).expanduser().resolve()
 
@@ -548,7 +572,8 @@ def main(argv: list[str] | None = None, repo: PluginRepo | None = None) -> int:
             uninstall(fooocus_dir, repo, python, args.dry_run)
         else:
             python = resolve_python(args.python or sys.executable)
-            install(fooocus_dir, repo, python, args.git_url, args.deps, args.dry_run)
+            install(fooocus_dir, repo, python, args.git_url, args.deps, args.dry_run,
+                    with_cluster=args.cluster)
     except InstallError as error:
         log.error(str(error))
         return error.exit_code

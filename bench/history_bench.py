@@ -3,7 +3,7 @@
     python bench/history_bench.py [--rows 1000000] [--queries 200]
 
 Fills a fresh outputs/db.sqlite3 in a temporary folder through the plugin's own
-History class (bulk insert of realistic records), then times the queries that
+SQLiteHistory class (bulk insert of realistic records), then times the queries that
 `GET /tasks` runs: newest-first pages at small and deep offsets, and time-range
 pages. Target: p95 <= 20 ms on the project's 2-core machine.
 """
@@ -21,14 +21,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "extension"))
-from fooocus_api.history import COLUMNS, History, _row_values  # noqa: E402
+from fooocus_api.history import COLUMNS, row_values  # noqa: E402
+from fooocus_api.history_sqlite import SQLiteHistory  # noqa: E402
 
 logger = logging.getLogger("history_bench")
 TARGET_MS = 20.0
 DAY_MS = 24 * 3600 * 1000
 
 
-def fill(history: History, rows: int, start_mills: int) -> None:
+def fill(history: SQLiteHistory, rows: int, start_mills: int) -> None:
     connection = history._write_connection
     params = json.dumps({"prompt": "a lighthouse at dusk", "performance_selection": "Speed",
                          "image_number": 2, "uov_input_image": "/inputs/" + "0" * 32 + ".png"})
@@ -42,7 +43,7 @@ def fill(history: History, rows: int, start_mills: int) -> None:
                   "finish_mills": queued + 20000, "task_status": "finished", "progress": 100,
                   "result": [f"/outputs/2024-07-04/2024-07-04_17-36-09_{number}.png"],
                   "error": None, "webhook": None}
-        values = _row_values(record)
+        values = row_values(record)
         batch.append(tuple(values[column] for column in columns))
         if len(batch) == 20000:
             _insert(connection, columns, batch)
@@ -84,7 +85,7 @@ def main() -> None:
     logger.info("machine: %s, %s, Python %s, SQLite %s", platform.processor() or platform.machine(),
                 platform.platform(), platform.python_version(), __import__("sqlite3").sqlite_version)
     folder = Path(tempfile.mkdtemp())
-    history = History(folder / "db.sqlite3")
+    history = SQLiteHistory(folder / "db.sqlite3")
     start = int(time.time() * 1000) - 30 * DAY_MS
     began = time.perf_counter()
     fill(history, options.rows, start)

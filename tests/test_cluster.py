@@ -1,8 +1,9 @@
 """Several nodes behind one queue in Redis: a gateway and two worker nodes.
 
 Every node is a real plugin server on the stand-in Fooocus, in its own folder
-and process; they share only a real redis-server. Steps take 50 ms, so a task
-of `overwrite_step` N runs for about N / 20 seconds.
+and process; they share a real redis-server and one history in a real
+PostgreSQL database. Steps take 50 ms, so a task of `overwrite_step` N runs for
+about N / 20 seconds.
 """
 from __future__ import annotations
 
@@ -36,10 +37,12 @@ class Cluster:
         return [self.gateway, *self.workers.values()]
 
 
-def start_node(folder: Path, redis: RedisServer, name: str, *flags: str) -> FooocusServer:
+def start_node(folder: Path, redis: RedisServer, name: str, *flags: str,
+               database_url: str | None = None) -> FooocusServer:
+    history = ["--api-database-url", database_url] if database_url else []
     return start_server(folder, flags=["--api-cluster", redis.url(), "--api-node-name", name,
                                        "--api-cluster-timeout", str(TIMEOUT_SECONDS),
-                                       "--api-allow-hosts", "127.0.0.1", *flags],
+                                       "--api-allow-hosts", "127.0.0.1", *history, *flags],
                         env=STEPS_ENV)
 
 
@@ -51,11 +54,18 @@ def receiver():
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer):
+def database_url(postgres) -> str:
+    return postgres.new_database()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer,
+            database_url: str):
     plans = {"gateway": ("--nowebui", "--api-cluster-role", "gateway"), "a": (), "b": ()}
     with ThreadPoolExecutor(len(plans)) as pool:
         started = {name: pool.submit(start_node, tmp_path_factory.mktemp(name), redis_server,
-                                     name, *flags) for name, flags in plans.items()}
+                                     name, *flags, database_url=database_url)
+                   for name, flags in plans.items()}
         servers = {name: future.result() for name, future in started.items()}
     gateway = servers.pop("gateway")
     yield Cluster(gateway, servers)
@@ -136,6 +146,28 @@ def test_a_task_reads_the_same_from_every_node(gateway, cluster):
 
     assert seen[0]["task_status"] == "finished"
     assert all(record == seen[0] for record in seen)
+
+
+def test_tasks_listing_is_the_same_from_every_node(gateway, cluster):
+    running = [submit(gateway, steps=40) for _ in range(2)]
+    for task_id in running:
+        wait_status(gateway, task_id, "running")
+    waiting = submit(gateway, steps=4)
+
+    listings = []
+    for node in cluster.nodes:
+        with node.client() as client:
+            listings.append(client.get("/tasks", params={"page_size": 50}).json())
+
+    first = listings[0]
+    assert {task["task_id"] for task in first["current"]} == set(running)
+    assert [task["task_id"] for task in first["pending"]] == [waiting]
+    assert len(first["history"]) > 0
+    for listing in listings[1:]:
+        assert [task["task_id"] for task in listing["current"]] == \
+            [task["task_id"] for task in first["current"]]
+        assert listing["pending"] == first["pending"]
+        assert listing["history"] == first["history"]
 
 
 def test_result_urls_point_at_the_node_that_made_the_image(gateway, cluster):
@@ -247,8 +279,8 @@ def test_control_of_an_unknown_task_is_a_conflict(gateway, cluster):
 # -- dead nodes ------------------------------------------------------------------------------
 
 def test_a_killed_node_s_task_ends_interrupted_and_the_others_finish(
-        gateway, cluster, redis_server, receiver, tmp_path):
-    victim = start_node(tmp_path, redis_server, "victim")
+        gateway, cluster, redis_server, receiver, database_url, tmp_path):
+    victim = start_node(tmp_path, redis_server, "victim", database_url=database_url)
     try:
         task_ids = [submit(gateway, steps=40, webhook_url=receiver.url("/killed"))
                     for _ in range(3)]
@@ -291,8 +323,8 @@ def test_a_cluster_flag_without_redis_py_stops_the_node_with_what_to_install(tmp
 
 
 def test_a_task_that_allows_a_retry_runs_again_on_another_node_when_its_node_dies(
-        gateway, cluster, redis_server, tmp_path):
-    victim = start_node(tmp_path, redis_server, "victim-retry")
+        gateway, cluster, redis_server, database_url, tmp_path):
+    victim = start_node(tmp_path, redis_server, "victim-retry", database_url=database_url)
     try:
         task_ids = [submit(gateway, steps=30, retry_on_node_loss=True) for _ in range(3)]
         on_victim = wait_until(lambda: next(
@@ -364,8 +396,9 @@ def click_generate_and_ignore_the_answer(server: FooocusServer) -> None:
         pass  # the node is killed before it answers
 
 
-def test_a_ui_generation_on_a_killed_node_ends_interrupted(gateway, redis_server, tmp_path):
-    victim = start_node(tmp_path, redis_server, "victim-ui")
+def test_a_ui_generation_on_a_killed_node_ends_interrupted(gateway, redis_server, database_url,
+                                                           tmp_path):
+    victim = start_node(tmp_path, redis_server, "victim-ui", database_url=database_url)
     try:
         threading.Thread(target=click_generate_and_ignore_the_answer, args=(victim,),
                          daemon=True).start()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -114,3 +115,52 @@ def test_disable_image_log_still_serves_results_from_fooocus_temp_folder(tmp_pat
     assert record["task_status"] == "finished"
     assert image.status_code == 200
     assert not list((server.checkout / "outputs").glob("*/*.png"))
+
+
+# -- history in PostgreSQL ------------------------------------------------------------------
+
+def start_failure(folder: Path, flags: list[str], env: dict[str, str] | None = None) -> str:
+    """The log of a server that must exit at start."""
+    with pytest.raises(RuntimeError, match="server exited with 2") as failed:
+        start_server(folder, flags=flags, env=env)
+    return str(failed.value)
+
+
+def test_an_unreachable_database_stops_fooocus_with_one_error_naming_the_url(tmp_path):
+    port = free_port()
+
+    log = start_failure(tmp_path, ["--api-database-url",
+                                   f"postgresql://fooocus:s3cret@127.0.0.1:{port}/history"])
+
+    plugin_lines = [line for line in log.splitlines() if line.startswith("[API]")]
+    assert f"postgresql://fooocus:***@127.0.0.1:{port}/history" in plugin_lines[-1]
+    assert "Fooocus stops" in plugin_lines[-1]
+    assert not any("s3cret" in line for line in plugin_lines)  # Fooocus logs its argv itself
+    assert "Traceback" not in log
+
+
+def test_a_database_url_without_psycopg_says_what_to_install(tmp_path):
+    shadow = tmp_path / "no-psycopg"
+    (shadow / "psycopg").mkdir(parents=True)
+    (shadow / "psycopg" / "__init__.py").write_text("raise ImportError('psycopg is absent')\n")
+
+    log = start_failure(tmp_path, ["--api-database-url", "postgresql://fooocus@127.0.0.1:1/h"],
+                        env={"PYTHONPATH": str(shadow)})
+
+    assert "requirements-cluster.txt" in log
+    assert "Traceback" not in log
+
+
+def test_history_out_of_reach_at_run_time_is_a_503_naming_the_database(tmp_path, postgres):
+    url = postgres.new_database()
+    server = start_server(tmp_path, flags=["--api-database-url", url])
+    try:
+        postgres.drop_database(url)
+        listing = httpx.get(server.url + "/tasks", params={"query": "history"}, timeout=60)
+        single = httpx.get(server.url + "/tasks/no-such-task", timeout=60)
+    finally:
+        server.stop()
+
+    for reply in (listing, single):
+        assert reply.status_code == 503
+        assert url in reply.json()["detail"]

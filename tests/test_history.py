@@ -4,7 +4,6 @@ from __future__ import annotations
 import base64
 import io
 import itertools
-import sqlite3
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -17,6 +16,7 @@ import pytest
 from PIL import Image
 
 from fooocus_server import FooocusServer, GENERATE, start_server, wait_for_end, wait_until
+from history_rows import stored_rows
 
 # An offset no test machine has by accident, so "naive means server local time" is
 # told apart from "naive means UTC".
@@ -26,9 +26,10 @@ _colours = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):
-    """Steps of 20 ms, 4 per image, in a time zone 5:45 ahead of UTC."""
-    running = start_server(tmp_path_factory.mktemp("history"),
+def server(tmp_path_factory: pytest.TempPathFactory, history_flags: list[str]):
+    """Steps of 20 ms, 4 per image, in a time zone 5:45 ahead of UTC; history in SQLite
+    or PostgreSQL."""
+    running = start_server(tmp_path_factory.mktemp("history"), flags=history_flags,
                            env={"FOOOCUS_STANDIN_STEP_SECONDS": "0.02",
                                 "FOOOCUS_STANDIN_STEPS": "4", "TZ": SERVER_TIME_ZONE})
     yield running
@@ -68,11 +69,7 @@ def history_ids(client: httpx.Client, **params: object) -> list[str]:
 
 
 def rows(server: FooocusServer, where: str = "", parameters: tuple = ()) -> list[dict]:
-    with sqlite3.connect(server.checkout / "outputs" / "db.sqlite3", timeout=10) as database:
-        database.row_factory = sqlite3.Row
-        found = database.execute(f"SELECT * FROM tasks {where}", parameters).fetchall()
-    database.close()
-    return [dict(row) for row in found]
+    return stored_rows(server, where, parameters)
 
 
 def stored_status(server: FooocusServer, task_id: str) -> str | None:
@@ -273,7 +270,7 @@ def test_delete_reply_lists_the_records_and_images_it_deleted(deletion):
                                                       for url in record["result"])
 
 
-def test_deleted_task_is_a_404_and_gone_from_sqlite(deletion, client, server):
+def test_deleted_task_is_a_404_and_gone_from_the_database(deletion, client, server):
     task_id = deletion["record"]["task_id"]
 
     assert client.get(f"/tasks/{task_id}").status_code == 404
@@ -377,6 +374,18 @@ def test_records_carry_their_source_and_error(client, server):
     assert "stand-in failure requested" in stored["error"]
 
 
+def test_records_carry_the_name_of_the_node_that_ran_them(client, server):
+    task_id = run(client, unique("named node"))["task_id"]
+    wait_stored(server, task_id, "finished")
+
+    stored = rows(server, "WHERE task_id = ?", (task_id,))[0]
+
+    flags = server.flags
+    expected = flags[flags.index("--api-node-name") + 1] if "--api-node-name" in flags else ""
+    assert stored["node"] == expected
+    assert "node" not in client.get(f"/tasks/{task_id}").json()
+
+
 # -- many readers ---------------------------------------------------------------------------
 
 STATUS_RANK = {"pending": 0, "running": 1, **{status: 2 for status in FINAL_STATUSES}}
@@ -460,4 +469,5 @@ def test_tasks_cut_off_by_a_crash_read_interrupted_after_restart(client, server)
         after = run(restarted, unique("after the crash"))
     assert after["task_status"] == "finished"
     wait_stored(server, after["task_id"], "finished")
-    assert rows(server, "GROUP BY task_id HAVING COUNT(*) > 1") == []
+    assert rows(server, "WHERE task_id IN (SELECT task_id FROM tasks GROUP BY task_id "
+                        "HAVING COUNT(*) > 1)") == []

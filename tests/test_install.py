@@ -512,7 +512,8 @@ def test_help_describes_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
 
     help_text = capsys.readouterr().out
     assert exit_info.value.code == 0
-    for flag in ("PATH", "--git-url", "--python", "--deps", "--uninstall", "--dry-run"):
+    for flag in ("PATH", "--git-url", "--python", "--deps", "--cluster", "--uninstall",
+                 "--dry-run"):
         assert flag in help_text
 
 
@@ -594,6 +595,40 @@ def test_pip_install_command_uses_the_target_python_and_requirements() -> None:
 
     assert command == ["/envs/fooocus/bin/python", "-m", "pip", "install", "-r",
                        "/r/requirements.txt"]
+
+
+def test_pip_install_command_takes_every_requirements_file_given() -> None:
+    command = install.pip_install_command("/py", Path("/r/requirements.txt"),
+                                          Path("/r/requirements-cluster.txt"))
+
+    assert command == ["/py", "-m", "pip", "install", "-r", "/r/requirements.txt",
+                       "-r", "/r/requirements-cluster.txt"]
+
+
+def test_deps_with_cluster_also_installs_the_cluster_requirements(
+    fooocus: Path, plugin_repo: PluginRepo, run
+) -> None:
+    plugin_repo.cluster_requirements.write_text("psycopg[binary]==3.3.9\n")
+
+    code, stderr = run(str(fooocus), "--deps", "--cluster", "--dry-run")
+
+    assert code == 0
+    assert f"-r {plugin_repo.requirements} -r {plugin_repo.cluster_requirements}" in stderr
+
+
+def test_cluster_without_its_requirements_file_is_one_sentence(fooocus: Path, run) -> None:
+    code, stderr = run(str(fooocus), "--deps", "--cluster", "--dry-run")
+
+    assert code == 1
+    assert_one_sentence_error(stderr)
+    assert "requirements-cluster.txt" in stderr
+
+
+def test_cluster_without_deps_is_refused(fooocus: Path, run) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run(str(fooocus), "--cluster")
+
+    assert exit_info.value.code == 2
 
 
 def test_pip_check_command_uses_the_target_python() -> None:

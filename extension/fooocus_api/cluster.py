@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from .engine import Engine
-from .history import History
+from .history import HistoryStore
 from .images import ImageSources
 from .node_control import NodeControl
 from .options import APIOptions
@@ -42,7 +42,7 @@ IDLE_CHECK_SECONDS = 1.0
 
 
 class Cluster:
-    def __init__(self, options: APIOptions, engine: Engine, tasks: TaskQueue, history: History,
+    def __init__(self, options: APIOptions, engine: Engine, tasks: TaskQueue, history: HistoryStore,
                  webhooks: Webhooks, sources: ImageSources) -> None:
         self.node = options.node_name or default_node_name(engine.args)
         self.base_url = options.base_url or default_base_url(engine.args)

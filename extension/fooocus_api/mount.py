@@ -22,9 +22,10 @@ from . import __version__, service
 from .auth import require_key
 from .engine import Engine
 from .limits import BodyLimit
+from .history import HistoryUnavailable
 from .node_control import NodeUnresponsive
 from .redis_link import ClusterUnavailable
-from .routes.common import error_reply, validation_error_reply
+from .routes.common import error_reply, history_unavailable_reply, validation_error_reply
 from .routes import api_router
 from .routes.docs import docs_router
 
@@ -74,7 +75,8 @@ def private_paths() -> list[str]:
     """Files under outputs/ that Gradio's /file= route must not hand out: Fooocus lets
     Gradio serve all of outputs/, which is where history and inputs live."""
     api = service.current()
-    database = str(api.history.path)
+    # Always the SQLite file, even when history is in PostgreSQL: one may be left there.
+    database = str(api.engine.outputs_dir / service.HISTORY_FILE)
     return [database, database + "-wal", database + "-shm", str(api.files.inputs)]
 
 
@@ -90,6 +92,7 @@ def mount_api(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error_reply)
     app.add_exception_handler(ClusterUnavailable, lambda request, error: error_reply(503, str(error)))
     app.add_exception_handler(NodeUnresponsive, lambda request, error: error_reply(504, str(error)))
+    app.add_exception_handler(HistoryUnavailable, history_unavailable_reply)
     app.include_router(api_router(), dependencies=_key_dependencies())
     app.include_router(docs_router(), dependencies=_key_dependencies())
 

@@ -31,8 +31,9 @@ class APIOptions:
     webhook_secret: str | None = None
     webhook_tries: int = 4
     webhook_backoff: float = 2.0
+    database_url: str | None = None
+    node_name: str = ""
     cluster_url: str | None = None
-    node_name: str | None = None
     cluster_role: str = "worker"
     cluster_timeout: float = 30.0
 
@@ -62,8 +63,9 @@ class APIOptions:
             webhook_secret=getattr(args, "webhook_secret", None) or None,
             webhook_tries=getattr(args, "webhook_tries", None) or defaults.webhook_tries,
             webhook_backoff=getattr(args, "webhook_backoff", None) or defaults.webhook_backoff,
+            database_url=getattr(args, "api_database_url", None) or None,
+            node_name=getattr(args, "api_node_name", None) or "",
             cluster_url=getattr(args, "api_cluster", None) or None,
-            node_name=getattr(args, "api_node_name", None) or None,
             cluster_role=getattr(args, "api_cluster_role", None) or defaults.cluster_role,
             cluster_timeout=getattr(args, "api_cluster_timeout", None) or defaults.cluster_timeout,
         )
@@ -97,6 +99,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="Largest request body, in MiB (default 64); larger ones get 413.")
     group.add_argument("--api-max-pixels", type=_positive_int, default=None, metavar="N",
                        help="Largest input image, in pixels (default 40000000); larger ones get 413.")
+    group.add_argument("--api-database-url", type=str, default=None, metavar="URL",
+                       help="Keep the task history in PostgreSQL, e.g. "
+                            "postgresql://USER@127.0.0.1:5432/DATABASE, so that several nodes "
+                            "share it (needs requirements-cluster.txt). Default: SQLite in "
+                            "outputs/db.sqlite3.")
+    group.add_argument("--api-node-name", type=str, default=None, metavar="NAME",
+                       help="This node's name in a shared history and in a cluster (default: "
+                            "'', and with --api-cluster the HOST:PORT it listens on); at start, "
+                            "only this node's unfinished tasks are marked interrupted.")
     group.add_argument("--webhook-url", type=str, default=None, metavar="URL",
                        help="Webhook for requests that name none: the final record is POSTed "
                             "there when a task ends.")
@@ -110,8 +121,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--api-cluster", type=_redis_url, default=None, metavar="redis://HOST:PORT/DB",
                        help="Join the cluster whose queue and live state are in this Redis "
                             "database (needs requirements-cluster.txt; see README).")
-    group.add_argument("--api-node-name", type=str, default=None, metavar="NAME",
-                       help="This node's name in the cluster (default: HOST:PORT it listens on).")
     group.add_argument("--api-cluster-role", choices=("worker", "gateway"), default=None,
                        help="'gateway' (with --nowebui) runs no generations: it only accepts, "
                             "routes and streams. Default: worker.")

@@ -5,11 +5,13 @@ import atexit
 import logging
 import sys
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .cluster_history import ClusterHistory
 from .engine import Engine
 from .files import FileRoots
-from .history import History
+from .history import HistoryStore, HistoryUnavailable, open_history
 from .images import ImageSources
 from .options import APIOptions
 from .outbound import OutboundPolicy
@@ -32,7 +34,7 @@ class APIService:
     options: APIOptions
     engine: Engine
     files: FileRoots
-    history: History
+    history: HistoryStore
     tasks: TaskQueue
     webhooks: Webhooks
     cluster: Cluster | None = None
@@ -53,19 +55,32 @@ def start(engine: Engine) -> APIService:
         return _service
 
     configure_logging()
-    options = APIOptions.from_args(engine.args)
+    options = _in_cluster(APIOptions.from_args(engine.args), engine)
     outputs = engine.outputs_dir
     files = FileRoots(results=engine.temp_dir if engine.image_log_disabled else outputs,
                       inputs=outputs / INPUTS_FOLDER)
-    history = History(outputs / HISTORY_FILE)
+    history = _open_history(options, outputs)
+    if options.cluster_url:
+        history = ClusterHistory(history, options.base_url or "")
     atexit.register(history.close)  # commit what is queued when Fooocus exits normally
     tasks = TaskQueue(engine, history, files, options.webhook_url or "")
     webhooks = _start_webhooks(options, history, tasks)
     _service = APIService(options, engine, files, history, tasks, webhooks)
     if options.cluster_url:
         _service = _join_cluster(_service)
-    logger.info("REST API ready; history in %s", history.path)
+    logger.info("REST API ready; history in %s", history.location)
     return _service
+
+
+def _in_cluster(options: APIOptions, engine: Engine) -> APIOptions:
+    """In a cluster every node has a name (in its history rows as in Redis), and names
+    its results with its own address, so that any client can fetch them."""
+    if not options.cluster_url:
+        return options
+    from .cluster import default_base_url, default_node_name
+
+    return replace(options, node_name=options.node_name or default_node_name(engine.args),
+                   base_url=options.base_url or default_base_url(engine.args))
 
 
 def _join_cluster(api: APIService) -> APIService:
@@ -78,13 +93,26 @@ def _join_cluster(api: APIService) -> APIService:
     except MissingRedisClient as error:
         logger.error("%s", error)
         raise SystemExit(2) from None
-    # Every node names its own results with its own address, so any client can fetch them.
-    api = replace(api, options=replace(api.options, base_url=cluster.base_url), cluster=cluster)
+    api = replace(api, cluster=cluster)
     cluster.start()
     return api
 
 
-def _start_webhooks(options: APIOptions, history: History, tasks: TaskQueue) -> Webhooks:
+def _open_history(options: APIOptions, outputs: Path) -> HistoryStore:
+    """The history the flags ask for. When it cannot be opened, Fooocus stops here
+    with one line saying why: it never runs with a history other than the one asked for."""
+    if options.database_url and not options.node_name:
+        logger.warning("--api-database-url without --api-node-name: if several nodes share "
+                       "this history, give each a name of its own, or a restart of one marks "
+                       "the unfinished tasks of every unnamed node interrupted")
+    try:
+        return open_history(outputs / HISTORY_FILE, options.node_name, options.database_url)
+    except HistoryUnavailable as error:
+        logger.error("%s; Fooocus stops", error)
+        raise SystemExit(2) from None
+
+
+def _start_webhooks(options: APIOptions, history: HistoryStore, tasks: TaskQueue) -> Webhooks:
     def keep_outcome(task_id: str, outcome: dict) -> None:
         task = tasks.get(task_id)
         if task is not None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from .engine import Engine
 from .files import FileRoots
-from .history import History
+from .history import HistoryStore
 from .task import Outcome, Task, TaskStatus
 from .worker_queue import WorkerQueue, YieldTap
 
@@ -40,7 +40,7 @@ class TaskConflict(RuntimeError):
 
 
 class TaskQueue:
-    def __init__(self, engine: Engine, history: History, files: FileRoots,
+    def __init__(self, engine: Engine, history: HistoryStore, files: FileRoots,
                  default_webhook_url: str = "") -> None:
         self._engine = engine
         self._default_webhook_url = default_webhook_url

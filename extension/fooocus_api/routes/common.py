@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse as StarletteJSONResponse
 
 from .. import service as service_module
 from ..arguments import RequestError
+from ..history import HistoryUnavailable
 from ..images import ImageTooLarge
 from ..service import APIService
 
@@ -47,6 +48,12 @@ def request_error_reply(error: RequestError) -> JSONResponse:
 
 def error_reply(status_code: int, message: str) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=status_code)
+
+
+async def history_unavailable_reply(request: Request, error: Exception) -> JSONResponse:
+    """The history database is out of reach (PostgreSQL down): 503, the client may retry."""
+    assert isinstance(error, HistoryUnavailable)
+    return error_reply(503, str(error))
 
 
 async def validation_error_reply(request: Request, error: Exception) -> JSONResponse:

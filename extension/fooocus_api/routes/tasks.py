@@ -96,9 +96,12 @@ async def _delete_history(window: tuple[int, int], service: APIService, base: st
 
 def _delete_results(records: list[dict[str, Any]], service: APIService) -> list[str]:
     removed = []
+    own_base = service.options.base_url if service.cluster is not None else ""
     for record in records:
         for url_path in record["result"]:
-            path = service.files.result_file(url_path.removeprefix("/outputs/"))
+            # In a cluster, a record names its node's URL; other nodes' files stay there.
+            relative = url_path.removeprefix(own_base) if own_base else url_path
+            path = service.files.result_file(relative.removeprefix("/outputs/"))
             if path is not None:
                 path.unlink(missing_ok=True)
                 removed.append(url_path)
@@ -143,7 +146,7 @@ async def get_task(task_id: str, request: Request,
     if task is not None:
         return JSONResponse(await _live_record(task, service, base))
 
-    record = service.history.get(task_id)
+    record = await run_in_threadpool(service.history.get, task_id)
     if record is None:
         return error_reply(404, f"no task {task_id}")
     return JSONResponse(public_record(record, base))

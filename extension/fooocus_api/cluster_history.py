@@ -1,0 +1,30 @@
+"""A node's view of the history that a cluster shares.
+
+Records keep `/outputs/...` and `/inputs/...` paths on a single machine. In a
+cluster the files stay on the node that made them, so each node stores its
+records with its own base URL in front: any node then shows the same record,
+with URLs that lead to the node holding the files.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from .history import HistoryStore, Record
+from .records import public_record
+
+
+class ClusterHistory:
+    def __init__(self, store: HistoryStore, base_url: str) -> None:
+        self._store = store
+        self._base_url = base_url
+
+    def add(self, record: Record, on_row_id: Callable[[int], None]) -> None:
+        self._store.add(public_record(record, self._base_url), on_row_id)
+
+    def save(self, record: Record) -> threading.Event:
+        return self._store.save(public_record(record, self._base_url))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
