@@ -375,6 +375,7 @@ def test_a_node_that_loses_redis_finishes_its_task_says_so_once_and_reconnects(t
             wait_status(client, task_id, "running")
 
             redis.stop()
+            refused = client.post(GENERATE, json={"prompt": "no queue", "async_process": True})
             record = wait_for_end(client, task_id, timeout=30)
             wait_until(lambda: "lost Redis" in node.log)
             redis = start_redis(tmp_path / "redis", port=redis.port)
@@ -384,6 +385,8 @@ def test_a_node_that_loses_redis_finishes_its_task_says_so_once_and_reconnects(t
         node.stop()
         redis.stop()
 
+    assert refused.status_code == 503
+    assert "Redis" in refused.json()["detail"]
     assert record["task_status"] == "finished"
     assert after["task_status"] == "finished"
     assert node.log.count("lost Redis") == 1

@@ -42,8 +42,8 @@ IDLE_CHECK_SECONDS = 1.0
 
 
 class Cluster:
-    def __init__(self, options: APIOptions, engine: Engine, tasks: TaskQueue, history: HistoryStore,
-                 webhooks: Webhooks, sources: ImageSources) -> None:
+    def __init__(self, options: APIOptions, engine: Engine, tasks: TaskQueue,
+                 history: HistoryStore, webhooks: Webhooks, sources: ImageSources) -> None:
         self.node = options.node_name or default_node_name(engine.args)
         self.base_url = options.base_url or default_base_url(engine.args)
         self.runs_worker = options.runs_worker

@@ -118,7 +118,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="Attempts per webhook delivery (default 4).")
     group.add_argument("--webhook-backoff", type=_positive_float, default=None, metavar="SECONDS",
                        help="Wait before the first retry, doubled for each next one (default 2).")
-    group.add_argument("--api-cluster", type=_redis_url, default=None, metavar="redis://HOST:PORT/DB",
+    group.add_argument("--api-cluster", type=_redis_url, default=None,
+                       metavar="redis://HOST:PORT/DB",
                        help="Join the cluster whose queue and live state are in this Redis "
                             "database (needs requirements-cluster.txt; see README).")
     group.add_argument("--api-cluster-role", choices=("worker", "gateway"), default=None,

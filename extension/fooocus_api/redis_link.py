@@ -61,6 +61,7 @@ def import_redis() -> Any:
     except ImportError:
         raise MissingRedisClient(
             "--api-cluster needs the redis-py client in Fooocus's Python: "
+            "python install.py PATH --deps --cluster, or "
             "pip install -r requirements-cluster.txt (from the fooocus_api repository)") from None
     return redis
 

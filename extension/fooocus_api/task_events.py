@@ -170,7 +170,8 @@ class EventPublisher:
 def _update_command(task_id: str, update: Update, preview: str) -> Callable[[Any], None]:
     def send(pipe: Any) -> None:
         fields = {"progress": update.progress, "message": update.message}
-        pipe.hset(state_key(task_id), mapping={**fields, **({"preview": preview} if preview else {})})
+        state = {**fields, "preview": preview} if preview else fields
+        pipe.hset(state_key(task_id), mapping=state)
         pipe.xadd(events_key(task_id), {"kind": "update", **fields, "preview": preview},
                   maxlen=EVENTS_MAXLEN, approximate=True)
 
