@@ -23,7 +23,7 @@ from redis_server import RedisServer, redis_server, start_redis  # noqa: F401  (
 from webhook_receiver import Receiver
 
 CONTROL = "/v1/engine/control"
-TIMEOUT_SECONDS = 3
+TIMEOUT_SECONDS = 4
 STEPS_ENV = {"FOOOCUS_STANDIN_STEP_SECONDS": "0.05", "FOOOCUS_STANDIN_STEPS": "40"}
 
 
@@ -292,6 +292,7 @@ def test_a_killed_node_s_task_ends_interrupted_and_the_others_finish(
         victim.kill()
         killed_at = time.monotonic()
         record = wait_for_end(gateway, on_victim, timeout=TIMEOUT_SECONDS * 4)
+        noticed_after = time.monotonic() - killed_at
         others = [wait_for_end(gateway, task_id, timeout=60) for task_id in task_ids
                   if task_id != on_victim]
     finally:
@@ -299,7 +300,8 @@ def test_a_killed_node_s_task_ends_interrupted_and_the_others_finish(
 
     assert record["task_status"] == "interrupted"
     assert "victim" in record["error"]
-    assert time.monotonic() - killed_at < TIMEOUT_SECONDS * 4
+    # Its heartbeat expires within the timeout; a reaper looks every third of it.
+    assert noticed_after < TIMEOUT_SECONDS * 1.5 + 1, f"ended {noticed_after:.1f} s after"
     assert [other["task_status"] for other in others] == ["finished", "finished"]
     receiver.wait_for("/killed", count=3)
     time.sleep(1)  # a second delivery of any of them would arrive by now
