@@ -209,8 +209,8 @@ class Cluster:
     # -- acting on tasks anywhere ------------------------------------------------------------
 
     def cancel(self, task_id: str) -> dict[str, Any]:
-        state = self._link.now(lambda redis: redis.hgetall(state_key(task_id)))
-        if not state:
+        state = self._state(task_id)
+        if state is None:
             return self._publisher.record_of(self._tasks.cancel(task_id))
 
         status, record = state["status"], json.loads(state["record"])
@@ -227,8 +227,8 @@ class Cluster:
     def control(self, action: str, task_id: str | None) -> dict[str, Any]:
         if task_id is None:
             return self._publisher.record_of(self._tasks.control(action, None))
-        state = self._link.now(lambda redis: redis.hgetall(state_key(task_id)))
-        if not state:
+        state = self._state(task_id)
+        if state is None:
             return self._publisher.record_of(self._tasks.control(action, task_id))
         if state["status"] != TaskStatus.RUNNING.value:
             raise TaskConflict(f"task {task_id} is {state['status']}, not running")
@@ -245,10 +245,13 @@ class Cluster:
 
     def live_record(self, task_id: str) -> dict[str, Any] | None:
         """The task as every node shows it; None when the cluster does not know it."""
+        state = self._state(task_id)
+        return self._shown(task_id, state) if state is not None else None
+
+    def _state(self, task_id: str) -> dict[str, str] | None:
+        """The task's state hash; None when missing or partial (Redis lost its data)."""
         state = self._link.now(lambda redis: redis.hgetall(state_key(task_id)))
-        if not state or not state.get("record"):
-            return None
-        return self._shown(task_id, state)
+        return state if state.get("record") and state.get("status") else None
 
     def current(self) -> list[dict[str, Any]]:
         """The tasks running anywhere in the cluster, the longest running first."""
