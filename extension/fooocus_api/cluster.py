@@ -171,6 +171,12 @@ class Cluster:
 
     def _settle_orphan(self, orphan: Orphan) -> None:
         entry = orphan.entry
+        status = self._link.retry(lambda redis: redis.hget(state_key(entry.task_id), "status"))
+        if status == TaskStatus.PENDING.value:
+            self._queue.requeue(entry, spend_retry=False)  # it died before taking it: never ran
+            logger.warning("task %s: node %s stopped answering before it took the task; "
+                           "queued again", entry.task_id, orphan.node)
+            return
         if entry.fields.get("retry") == "1":
             self._queue.requeue(entry)
             logger.warning("task %s: node %s stopped answering; queued again (its one retry)",

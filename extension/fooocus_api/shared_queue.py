@@ -208,8 +208,11 @@ class SharedQueue:
         """True when this call ended a UI task that `node` held (so this node reports it)."""
         return bool(self._give_up(keys=[state_key(task_id)], args=[node], client=redis))
 
-    def requeue(self, entry: Entry) -> str:
-        fields = {**entry.fields, "retry": "0", "retried_after": entry.entry_id}
+    def requeue(self, entry: Entry, spend_retry: bool = True) -> str:
+        """Queue the task again, at the end; with `spend_retry`, it may not be retried again."""
+        fields = {**entry.fields, "retried_after": entry.entry_id}
+        if spend_retry:
+            fields["retry"] = "0"
         flat = [item for pair in fields.items() for item in pair]
         return self._link.retry(lambda redis: self._requeue(
             keys=[state_key(entry.task_id), QUEUE, HELD],
