@@ -149,7 +149,8 @@ def test_a_task_reads_the_same_from_every_node(gateway, cluster):
 
 
 def test_tasks_listing_is_the_same_from_every_node(gateway, cluster):
-    running = [submit(gateway, steps=40) for _ in range(2)]
+    wait_for_end(gateway, submit(gateway, steps=4))
+    running = [submit(gateway, steps=200) for _ in range(2)]  # 10 s: they outlast the reads
     for task_id in running:
         wait_status(gateway, task_id, "running")
     waiting = submit(gateway, steps=4)

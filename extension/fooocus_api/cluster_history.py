@@ -21,7 +21,14 @@ class ClusterHistory:
         self._base_url = base_url
 
     def add(self, record: Record, on_row_id: Callable[[int], None]) -> None:
-        self._store.add(public_record(record, self._base_url), on_row_id)
+        shared = public_record(record, self._base_url)
+        existing = self._store.get(record["task_id"])
+        if existing is None:
+            self._store.add(shared, on_row_id)
+            return
+        # A task run again after its node died: the dead node had written its record.
+        self._store.save(shared)
+        on_row_id(existing["id"])
 
     def save(self, record: Record) -> threading.Event:
         return self._store.save(public_record(record, self._base_url))

@@ -100,7 +100,11 @@ class EventPublisher:
         commands: list[Callable[[Any], None]] = []
         if not sent.announced:
             commands.append(self._announce(task))
-        if status is not TaskStatus.PENDING and task.start_mills and not sent.started:
+        # Decided once, from what was read here: the worker may start the task meanwhile,
+        # and then its own change signal brings it back here.
+        starting = (status is not TaskStatus.PENDING and task.start_mills is not None
+                    and not sent.started)
+        if starting:
             commands.append(self._start(task))
         commands += self._updates(task, updates)
 
@@ -112,7 +116,7 @@ class EventPublisher:
 
         answers = self._link.retry(send) if commands else []
         sent.announced = True
-        sent.started = sent.started or bool(task.start_mills)
+        sent.started = sent.started or starting
         sent.cursor += len(updates)
         if updates and updates[-1].final:
             self._sent.pop(task.task_id, None)
