@@ -278,8 +278,10 @@ class Cluster:
         record = json.loads(state["record"])
         if TaskStatus(state["status"]).is_final:
             return {**record, "preview": None, "position": None}
+        # Taken but not started yet: the record is still the one queued, without a node.
         record.update(task_status=state["status"], progress=int(state.get("progress") or 0),
-                      message=state.get("message") or record.get("message"))
+                      message=state.get("message") or record.get("message"),
+                      node=state.get("node") or record.get("node", ""))
         record["preview"] = state.get("preview") or None
         record["position"] = self._position(task_id, state)
         return record

@@ -128,10 +128,10 @@ class TaskFollower:
             return remote
 
         with self._lock:
-            remote = self._followed.setdefault(task_id, remote)
-            if getattr(remote, "_follower_started", False):
-                return remote
-            remote._follower_started = True  # type: ignore[attr-defined]
+            followed = self._followed.get(task_id)
+            if followed is not None:
+                return followed  # another request started following it meanwhile
+            self._followed[task_id] = remote
         threading.Thread(target=self._read_events, args=(remote,), daemon=True,
                          name=f"fooocus_api-follow-{task_id[:8]}").start()
         return remote
@@ -163,7 +163,7 @@ class TaskFollower:
     def _check_ended(self, remote: RemoteTask, last_id: str) -> str:
         """An end whose event is gone (expired, or trimmed away) still ends the task."""
         state = self._link.retry(lambda redis: redis.hgetall(state_key(remote.task_id)))
-        if not state:
+        if not state.get("record") or not state.get("status"):
             remote.end_with({**remote.record(), "task_status": TaskStatus.INTERRUPTED.value,
                              "message": "Interrupted: the cluster lost this task's state"})
         elif TaskStatus(state["status"]).is_final:

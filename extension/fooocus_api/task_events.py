@@ -128,10 +128,12 @@ class EventPublisher:
 
     def _announce(self, task: Task) -> Callable[[Any], None]:
         record = self.record_of(task)
+        # Never an end here: the end is sent with its event, once the final update is read.
+        status = TaskStatus.RUNNING if task.start_mills is not None else TaskStatus.PENDING
 
         def announce(pipe: Any) -> None:
             pipe.hset(state_key(task.task_id), mapping={
-                "status": record["task_status"], "node": self._node, "record": json.dumps(record),
+                "status": status.value, "node": self._node, "record": json.dumps(record),
                 "message": record["message"], "progress": record["progress"]})
             pipe.sadd(HELD, task.task_id)
 
