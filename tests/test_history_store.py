@@ -241,7 +241,7 @@ def test_a_file_of_a_newer_schema_is_refused(tmp_path: Path):
         database.execute("PRAGMA user_version = 4")
     database.close()
 
-    with pytest.raises(RuntimeError, match="schema version 4"):
+    with pytest.raises(HistoryUnavailable, match="schema version 4"):
         SQLiteHistory(path)
 
 
@@ -286,9 +286,25 @@ def test_a_database_gone_at_run_time_is_history_unavailable_and_saves_still_end(
         store.close()
 
 
-def test_a_url_that_is_not_postgresql_is_history_unavailable(tmp_path: Path):
+def test_after_the_server_restarts_reads_and_writes_work_again(postgres):
+    store = open_history(Path("unused.sqlite3"), "", postgres.new_database())
+    before, after = record("finished"), record("finished")
+    added(store, before)
+
+    try:
+        postgres.restart()
+        assert store.get(before["task_id"])["task_id"] == before["task_id"]
+        added(store, after)
+        assert store.get(after["task_id"])["task_id"] == after["task_id"]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("url", ["mysql://fooocus@127.0.0.1:3306/history",
+                                 "postgresql://[127.0.0.1/history", "127.0.0.1:5432"])
+def test_a_url_that_is_not_postgresql_is_history_unavailable(tmp_path: Path, url: str):
     with pytest.raises(HistoryUnavailable, match="is not a postgresql://"):
-        open_history(tmp_path / "db.sqlite3", "", "mysql://fooocus@127.0.0.1:3306/history")
+        open_history(tmp_path / "db.sqlite3", "", url)
 
 
 def test_without_psycopg_the_error_says_what_to_install(tmp_path: Path, monkeypatch):

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .history import (COLUMNS, UNFINISHED, Record, Write, Writer, ended_between,
-                      record_from_row, row_values, sorted_newest_first)
+from .history import (COLUMNS, UNFINISHED, HistoryUnavailable, Record, Write, Writer,
+                      ended_between, record_from_row, row_values, sorted_newest_first)
 
 logger = logging.getLogger("fooocus_api")
 
@@ -129,8 +129,8 @@ class SQLiteHistory:
         connection = self._write_connection
         version = connection.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise RuntimeError(f"{self.path} has schema version {version}; this plugin knows "
-                               f"{SCHEMA_VERSION}. Upgrade the plugin.")
+            raise HistoryUnavailable(f"{self.path} has schema version {version}; this plugin "
+                                     f"knows {SCHEMA_VERSION}. Upgrade the plugin.")
         with connection:
             connection.executescript(SCHEMA)
             _add_missing_columns(connection)

@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse as StarletteJSONResponse
 
 from .. import service as service_module
 from ..arguments import RequestError
-from ..history import HistoryUnavailable
 from ..images import ImageTooLarge
 from ..service import APIService
 
@@ -52,7 +51,6 @@ def error_reply(status_code: int, message: str) -> JSONResponse:
 
 async def history_unavailable_reply(request: Request, error: Exception) -> JSONResponse:
     """The history database is out of reach (PostgreSQL down): 503, the client may retry."""
-    assert isinstance(error, HistoryUnavailable)
     return error_reply(503, str(error))
 
 
