@@ -2,7 +2,7 @@
 
     python install.py PATH              install (cloning Fooocus 2.5.5 if PATH is missing)
     python install.py PATH --deps       also pip-install requirements.txt into the target Python
-    python install.py PATH --deps --cluster   ... and requirements-cluster.txt (PostgreSQL history)
+    python install.py PATH --deps --cluster   ... and requirements-cluster.txt (several machines)
     python install.py --uninstall PATH  remove everything install added
 
 Installing copies extension/fooocus_api/ to PATH/extensions/fooocus_api/ (Fooocus's own
@@ -420,7 +420,8 @@ def install(
 
 
 def cluster_requirements(repo: PluginRepo) -> list[Path]:
-    """requirements-cluster.txt (psycopg, for --api-database-url), which must exist."""
+    """requirements-cluster.txt (redis-py and psycopg, for --api-cluster and
+    --api-database-url), which must exist."""
     path = repo.cluster_requirements
     if path is None or not path.is_file():
         raise InstallError(f"--cluster needs {path or 'requirements-cluster.txt'}, which does "
@@ -524,8 +525,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--cluster",
         action="store_true",
-        help="with --deps, also install requirements-cluster.txt (psycopg, needed for "
-        "--api-database-url)",
+        help="with --deps, also install requirements-cluster.txt (redis-py and psycopg, "
+        "needed for --api-cluster and --api-database-url)",
     )
     parser.add_argument(
         "--uninstall",

@@ -6,6 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The cluster tests start a real redis-server from the distribution's package.
+if ! command -v redis-server >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
+   && [ "$(id -u)" = 0 ]; then
+  (apt-get install -y -qq redis-server || (apt-get update -qq && apt-get install -y -qq redis-server)) \
+    >/dev/null 2>&1 || echo "could not install redis-server; the cluster tests will say so" >&2
+fi
+
 venv=${TEST_VENV:-.venv}
 python=${PYTHON:-python3}
 if [ ! -x "$venv/bin/python" ]; then

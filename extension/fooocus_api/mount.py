@@ -23,7 +23,9 @@ from .auth import require_key
 from .engine import Engine
 from .limits import BodyLimit
 from .history import HistoryUnavailable
-from .routes.common import history_unavailable_reply, validation_error_reply
+from .node_control import NodeUnresponsive
+from .redis_link import ClusterUnavailable
+from .routes.common import error_reply, history_unavailable_reply, validation_error_reply
 from .routes import api_router
 from .routes.docs import docs_router
 
@@ -88,9 +90,19 @@ def mount_api(app: FastAPI) -> None:
                          if getattr(route, "path", None) != "/openapi.json"]
     app.add_middleware(BodyLimit, max_bytes=lambda: service.current().options.max_body_bytes)
     app.add_exception_handler(RequestValidationError, validation_error_reply)
+    app.add_exception_handler(ClusterUnavailable, _replying(503))
+    app.add_exception_handler(NodeUnresponsive, _replying(504))
     app.add_exception_handler(HistoryUnavailable, history_unavailable_reply)
     app.include_router(api_router(), dependencies=_key_dependencies())
     app.include_router(docs_router(), dependencies=_key_dependencies())
+
+
+def _replying(status_code: int) -> Any:
+    """An exception handler answering `status_code` with the exception's message."""
+    async def reply(request: Any, error: Exception) -> Any:
+        return error_reply(status_code, str(error))
+
+    return reply
 
 
 def api_app() -> FastAPI:

@@ -33,6 +33,14 @@ class APIOptions:
     webhook_backoff: float = 2.0
     database_url: str | None = None
     node_name: str = ""
+    cluster_url: str | None = None
+    cluster_role: str = "worker"
+    cluster_timeout: float = 30.0
+
+    @property
+    def runs_worker(self) -> bool:
+        """False for a cluster gateway: it accepts, routes and streams, and runs nothing."""
+        return not (self.cluster_url and self.nowebui and self.cluster_role == "gateway")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> APIOptions:
@@ -57,6 +65,9 @@ class APIOptions:
             webhook_backoff=getattr(args, "webhook_backoff", None) or defaults.webhook_backoff,
             database_url=getattr(args, "api_database_url", None) or None,
             node_name=getattr(args, "api_node_name", None) or "",
+            cluster_url=getattr(args, "api_cluster", None) or None,
+            cluster_role=getattr(args, "api_cluster_role", None) or defaults.cluster_role,
+            cluster_timeout=getattr(args, "api_cluster_timeout", None) or defaults.cluster_timeout,
         )
 
 
@@ -94,8 +105,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "share it (needs requirements-cluster.txt). Default: SQLite in "
                             "outputs/db.sqlite3.")
     group.add_argument("--api-node-name", type=str, default=None, metavar="NAME",
-                       help="This node's name in a shared history (default: ''); at start, only "
-                            "this node's unfinished tasks are marked interrupted.")
+                       help="This node's name in a shared history and in a cluster (default: "
+                            "'', and with --api-cluster the HOST:PORT it listens on); at start, "
+                            "only this node's unfinished tasks are marked interrupted.")
     group.add_argument("--webhook-url", type=str, default=None, metavar="URL",
                        help="Webhook for requests that name none: the final record is POSTed "
                             "there when a task ends.")
@@ -106,6 +118,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="Attempts per webhook delivery (default 4).")
     group.add_argument("--webhook-backoff", type=_positive_float, default=None, metavar="SECONDS",
                        help="Wait before the first retry, doubled for each next one (default 2).")
+    group.add_argument("--api-cluster", type=_redis_url, default=None,
+                       metavar="redis://HOST:PORT/DB",
+                       help="Join the cluster whose queue and live state are in this Redis "
+                            "database (needs requirements-cluster.txt; see README).")
+    group.add_argument("--api-cluster-role", choices=("worker", "gateway"), default=None,
+                       help="'gateway' (with --nowebui) runs no generations: it only accepts, "
+                            "routes and streams. Default: worker.")
+    group.add_argument("--api-cluster-timeout", type=_positive_float, default=None,
+                       metavar="SECONDS",
+                       help="A node silent this long is dead: its task ends 'interrupted' "
+                            "(default 30).")
 
 
 def _port(text: str) -> int:
@@ -127,6 +150,12 @@ def _positive_float(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
     return value
+
+
+def _redis_url(text: str) -> str:
+    if not text.startswith(("redis://", "rediss://", "unix://")):
+        raise argparse.ArgumentTypeError(f"must be a redis://HOST:PORT/DB URL, got {text!r}")
+    return text
 
 
 def _strip_slash(url: str | None) -> str | None:

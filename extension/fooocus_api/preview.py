@@ -19,6 +19,13 @@ class Preview:
         self._data_uri: str | None = None
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_data_uri(cls, data_uri: str) -> Preview:
+        """A preview that another node has encoded already."""
+        preview = cls(None)
+        preview._data_uri = data_uri
+        return preview
+
     def data_uri(self) -> str:
         """The preview as a JPEG data URI; blocking, so call it from a thread."""
         with self._lock:

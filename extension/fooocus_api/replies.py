@@ -16,6 +16,7 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 from PIL import Image
 from starlette.responses import FileResponse, Response, StreamingResponse
 
@@ -29,6 +30,7 @@ JSON_TYPE = "application/json"
 FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/webp": "webp"}
 PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 ENDED_WITHOUT_IMAGE = {TaskStatus.FAILED: 422}
+NODE_FETCH_TIMEOUT_SECONDS = 30.0
 
 
 async def until_ended(task: Task) -> None:
@@ -82,22 +84,40 @@ async def _event(task: Task, update: Update, base_url: str) -> str:
     return f"data: {json.dumps(event)}\n\n"
 
 
-async def binary_reply(task: Task, accept: str, files: FileRoots, base_url: str) -> Response:
+async def binary_reply(task: Task, accept: str, files: FileRoots, base_url: str,
+                       api_key: str | None = None) -> Response:
     await until_ended(task)
     if task.status is not TaskStatus.FINISHED or not task.results:
         status_code = ENDED_WITHOUT_IMAGE.get(task.status, 409)
         record = public_record(task.record(), base_url)
         return JSONResponse({"detail": task.message, "task": record}, status_code=status_code)
 
+    wanted = wanted_format(accept, getattr(task.fooocus_task, "output_format", "png"))
+    if task.results[0].startswith(("http://", "https://")):
+        return await _image_from_node(task.results[0], wanted, api_key)
+
     path = files.result_file(task.results[0].removeprefix("/outputs/"))
     if path is None:
         return JSONResponse({"detail": f"the image of task {task.task_id} is gone from disk"},
                             status_code=410)
 
-    wanted = wanted_format(accept, getattr(task.fooocus_task, "output_format", "png"))
     if _format_of(path) == wanted:
         return FileResponse(path, media_type=_media_type(wanted))
     body = await asyncio.to_thread(convert, path, wanted)
+    return Response(body, media_type=_media_type(wanted))
+
+
+async def _image_from_node(url: str, wanted: str, api_key: str | None) -> Response:
+    """A result another node of the cluster made, fetched from that node's own URL."""
+    headers = {"X-API-KEY": api_key} if api_key else {}
+    async with httpx.AsyncClient(timeout=NODE_FETCH_TIMEOUT_SECONDS, trust_env=False) as client:
+        fetched = await client.get(url, headers=headers)
+    if fetched.status_code != 200:
+        return JSONResponse({"detail": f"the node holding {url} answered {fetched.status_code}"},
+                            status_code=502)
+    body = fetched.content
+    if FORMATS.get(fetched.headers.get("content-type", "")) != wanted:
+        body = await asyncio.to_thread(convert_bytes, body, wanted)
     return Response(body, media_type=_media_type(wanted))
 
 
@@ -132,7 +152,11 @@ def _accepted(accept: str) -> list[tuple[str, float]]:
 
 
 def convert(path: Path, image_format: str) -> bytes:
-    with Image.open(path) as picture:
+    return convert_bytes(path.read_bytes(), image_format)
+
+
+def convert_bytes(data: bytes, image_format: str) -> bytes:
+    with Image.open(io.BytesIO(data)) as picture:
         buffer = io.BytesIO()
         picture.convert("RGB").save(buffer, format=PIL_FORMATS[image_format])
     return buffer.getvalue()

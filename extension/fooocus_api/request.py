@@ -153,6 +153,10 @@ class GenerateRequest(BaseModel):
     async_process: bool = False
     require_base64: bool = False
     webhook_url: str | None = ""
+    retry_on_node_loss: bool = Field(
+        default=False, description="In a cluster: if the node running the task stops "
+                                   "answering, run the task once more on another node "
+                                   "(otherwise it ends 'interrupted').")
 
     # Accepted for FooocusAPI compatibility; the worker decides them from the images given.
     input_image_checkbox: bool | None = None

@@ -4,9 +4,11 @@ from __future__ import annotations
 import atexit
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from .cluster_history import ClusterHistory
 from .engine import Engine
 from .files import FileRoots
 from .history import HistoryStore, HistoryUnavailable, open_history
@@ -17,6 +19,9 @@ from .records import public_record
 from .task import Task
 from .task_queue import TaskQueue
 from .webhooks import Webhooks
+
+if TYPE_CHECKING:
+    from .cluster import Cluster
 
 logger = logging.getLogger("fooocus_api")
 
@@ -32,6 +37,7 @@ class APIService:
     history: HistoryStore
     tasks: TaskQueue
     webhooks: Webhooks
+    cluster: Cluster | None = None
 
     @property
     def image_sources(self) -> ImageSources:
@@ -49,17 +55,47 @@ def start(engine: Engine) -> APIService:
         return _service
 
     configure_logging()
-    options = APIOptions.from_args(engine.args)
+    options = _in_cluster(APIOptions.from_args(engine.args), engine)
     outputs = engine.outputs_dir
     files = FileRoots(results=engine.temp_dir if engine.image_log_disabled else outputs,
                       inputs=outputs / INPUTS_FOLDER)
     history = _open_history(options, outputs)
+    if options.cluster_url:
+        history = ClusterHistory(history, options.base_url or "")
     atexit.register(history.close)  # commit what is queued when Fooocus exits normally
     tasks = TaskQueue(engine, history, files, options.webhook_url or "")
     webhooks = _start_webhooks(options, history, tasks)
     _service = APIService(options, engine, files, history, tasks, webhooks)
+    if options.cluster_url:
+        _service = _join_cluster(_service)
     logger.info("REST API ready; history in %s", history.location)
     return _service
+
+
+def _in_cluster(options: APIOptions, engine: Engine) -> APIOptions:
+    """In a cluster every node has a name (in its history rows as in Redis), and names
+    its results with its own address, so that any client can fetch them."""
+    if not options.cluster_url:
+        return options
+    from .cluster import default_base_url, default_node_name
+
+    return replace(options, node_name=options.node_name or default_node_name(engine.args),
+                   base_url=options.base_url or default_base_url(engine.args))
+
+
+def _join_cluster(api: APIService) -> APIService:
+    from .cluster import Cluster
+    from .redis_link import MissingRedisClient
+
+    try:
+        cluster = Cluster(api.options, api.engine, api.tasks, api.history, api.webhooks,
+                          api.image_sources)
+    except MissingRedisClient as error:
+        logger.error("%s", error)
+        raise SystemExit(2) from None
+    api = replace(api, cluster=cluster)
+    cluster.start()
+    return api
 
 
 def _open_history(options: APIOptions, outputs: Path) -> HistoryStore:
@@ -93,6 +129,9 @@ def _start_webhooks(options: APIOptions, history: HistoryStore, tasks: TaskQueue
 
     tasks.on_ended(send_when_ended)
     for record in history.undelivered_webhooks(options.webhook_tries):
+        if options.cluster_url and record["webhook"] is None and \
+                record["task_status"] == "interrupted":
+            continue  # in a cluster, the node that ends a dead node's task sends its webhook
         webhooks.send(record["task_id"], record["webhook_url"],
                       public_record(record, options.base_url or ""))
     return webhooks

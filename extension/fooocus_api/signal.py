@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 
 class Signal:
@@ -15,6 +16,12 @@ class Signal:
         self.version = 0
         self._lock = threading.Lock()
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._subscribers: list[Callable[[], None]] = []
+
+    def subscribe(self, callback: Callable[[], None]) -> None:
+        """Also call `callback` (on the firing thread, so it must be quick) at every change."""
+        with self._lock:
+            self._subscribers.append(callback)
 
     @property
     def awaited(self) -> bool:
@@ -25,6 +32,10 @@ class Signal:
         with self._lock:
             self.version += 1
             waiters, self._waiters = self._waiters, []
+            subscribers = list(self._subscribers)
+
+        for callback in subscribers:
+            callback()
 
         for loop, future in waiters:
             if not loop.is_closed():

@@ -135,7 +135,7 @@ class Task:
             self.finish_mills = finish_mills or now_mills()
             if status is TaskStatus.FINISHED:
                 self.progress = 100
-            self.message = _final_message(status, error)
+            self.message = final_message(status, error)
             self._drop_previous_preview()
             self._preview = None
             self._updates.append(Update(self.progress, self.message, final=True))
@@ -182,7 +182,7 @@ class Task:
             }
 
 
-def _final_message(status: TaskStatus, error: str | None) -> str:
+def final_message(status: TaskStatus, error: str | None) -> str:
     if status is TaskStatus.FINISHED:
         return "Finished"
     if error:

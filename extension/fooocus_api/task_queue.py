@@ -28,6 +28,7 @@ RECENT_TASKS_KEPT = 64
 HISTORY_WAIT_SECONDS = 30.0
 
 OnEnded = Callable[[Task], None]
+OnQueued = Callable[[Task], None]
 
 
 class TaskNotFound(LookupError):
@@ -55,6 +56,7 @@ class TaskQueue:
         self._turns = threading.Condition(self._lock)
         self._worker_queue: WorkerQueue | None = None
         self._ended_listeners: list[OnEnded] = []
+        self._queued_listeners: list[OnQueued] = []
         self._settling: queue.Queue[tuple[Task, Outcome]] = queue.Queue()
         threading.Thread(target=self._settle_loop, name="fooocus_api-settle", daemon=True).start()
 
@@ -66,6 +68,24 @@ class TaskQueue:
 
     def on_ended(self, listener: OnEnded) -> None:
         self._ended_listeners.append(listener)
+
+    def on_queued(self, listener: OnQueued) -> None:
+        self._queued_listeners.append(listener)
+
+    @property
+    def attached(self) -> bool:
+        return self._worker_queue is not None
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True once nothing runs or waits on this process's worker (UI tasks included)."""
+        with self._turns:
+            self._turns.wait_for(lambda: self._is_idle(), timeout)
+            return self._is_idle()
+
+    def _is_idle(self) -> bool:
+        queued = self._worker_queue.snapshot() if self._worker_queue is not None else []
+        return (self._running is None and not self._worker_busy and not self._tool_running
+                and not self._live and not queued)
 
     # -- entering the queue ---------------------------------------------------------------
 
@@ -93,6 +113,8 @@ class TaskQueue:
             self._live[task.task_id] = task
             self._by_fooocus_task[id(fooocus_task)] = task
         self._history.add(task.record(), on_row_id=lambda row_id: setattr(task, "row_id", row_id))
+        for listener in self._queued_listeners:
+            listener(task)
 
     # -- running ----------------------------------------------------------------------------
 

@@ -16,7 +16,9 @@ from ..outbound import OutboundPolicy, OutboundRefused
 from ..presets import apply_preset
 from ..request import GenerateRequest
 from ..service import APIService
+from ..remote_task import RemoteTask
 from ..task import Task
+from ..task_transfer import transfer_request
 from .common import base_url, current_service, request_error_reply
 
 router = APIRouter()
@@ -34,10 +36,13 @@ async def generate(body: GenerateRequest, request: Request,
         body.image_number = 1
 
     try:
-        task = await run_in_threadpool(_new_task, body, service, base_url(request, service))
+        task, transfer = await run_in_threadpool(_new_task, body, service,
+                                                 base_url(request, service))
     except RequestError as error:
         return request_error_reply(error)
 
+    if service.cluster is not None:
+        return await _queue_in_cluster(task, transfer, body, request, service)
     if body.async_process and not body.stream_output:
         # The record as queued: the worker may take the task before this reply is sent.
         reply = replies.async_reply(task, base_url(request, service))
@@ -47,7 +52,9 @@ async def generate(body: GenerateRequest, request: Request,
     return await _reply(task, body, request, service)
 
 
-def _new_task(body: GenerateRequest, service: APIService, base: str) -> Task:
+def _new_task(body: GenerateRequest, service: APIService,
+              base: str) -> tuple[Task, dict[str, Any] | None]:
+    """The task, and in a cluster the request as another node will rebuild it."""
     webhook_url = _checked_webhook_url(body.webhook_url or service.options.webhook_url, service)
     body = apply_preset(body, Catalog(service.engine))
     resolved = resolve_images(body, service.image_sources)
@@ -56,9 +63,23 @@ def _new_task(body: GenerateRequest, service: APIService, base: str) -> Task:
     for name, value in arguments.attributes.items():
         setattr(fooocus_task, name, value)
     ModelFiles(service.engine).check_task(fooocus_task)
-    return Task(fooocus_task=fooocus_task, source="api",
+    task = Task(fooocus_task=fooocus_task, source="api",
                 params=_recorded_params(body, resolved, arguments.seed),
                 webhook_url=webhook_url, base_url=base)
+    if service.cluster is None:
+        return task, None
+    return task, transfer_request(body, resolved, arguments.seed)
+
+
+async def _queue_in_cluster(task: Task, transfer: dict[str, Any] | None, body: GenerateRequest,
+                            request: Request, service: APIService) -> Response:
+    """Any worker node of the cluster runs it; the reply follows it wherever it runs."""
+    cluster = service.cluster
+    await run_in_threadpool(cluster.submit, task, transfer or {}, body.retry_on_node_loss)
+    if body.async_process and not body.stream_output:
+        return replies.async_reply(task, base_url(request, service))
+    remote = await run_in_threadpool(cluster.follow, task.task_id)
+    return await _reply(remote, body, request, service)
 
 
 def _checked_webhook_url(url: str | None, service: APIService) -> str:
@@ -84,7 +105,7 @@ def _recorded_params(body: GenerateRequest, resolved: ResolvedImages, seed: int)
     return params
 
 
-async def _reply(task: Task, body: GenerateRequest, request: Request,
+async def _reply(task: Task | RemoteTask, body: GenerateRequest, request: Request,
                  service: APIService) -> Response:
     base = base_url(request, service)
     if body.stream_output:
@@ -93,4 +114,4 @@ async def _reply(task: Task, body: GenerateRequest, request: Request,
     accept = request.headers.get("accept", "")
     if replies.wanted_format(accept, "png") == "json":
         return await replies.sync_reply(task, base)
-    return await replies.binary_reply(task, accept, service.files, base)
+    return await replies.binary_reply(task, accept, service.files, base, service.options.key)

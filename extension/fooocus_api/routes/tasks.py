@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from ..records import public_record
+from ..redis_link import ClusterUnavailable
 from ..service import APIService
 from ..task import Task
 from ..task_queue import TaskConflict, TaskNotFound
@@ -49,10 +50,12 @@ async def list_tasks(request: Request,
         return await _delete_history(window, service, base)
 
     listing: dict[str, list[Any]] = {"history": [], "current": [], "pending": []}
-    if query in ("all", "current"):
+    if service.cluster is not None:
+        listing.update(await run_in_threadpool(_cluster_queue, service, query, page, page_size))
+    elif query in ("all", "current"):
         running = service.tasks.current()
         listing["current"] = [await _live_record(running, service, base)] if running else []
-    if query in ("all", "pending"):
+    if service.cluster is None and query in ("all", "pending"):
         pending = service.tasks.pending()[page * page_size:(page + 1) * page_size]
         listing["pending"] = [await _live_record(task, service, base) for task in pending]
     if query in ("all", "history"):
@@ -61,6 +64,17 @@ async def list_tasks(request: Request,
                                        start, end)
         listing["history"] = [public_record(row, base) for row in rows]
     return JSONResponse(listing)
+
+
+def _cluster_queue(service: APIService, query: str, page: int,
+                   page_size: int) -> dict[str, list[Any]]:
+    """What runs and waits anywhere in the cluster."""
+    listing: dict[str, list[Any]] = {}
+    if query in ("all", "current"):
+        listing["current"] = service.cluster.current()
+    if query in ("all", "pending"):
+        listing["pending"] = service.cluster.pending()[page * page_size:(page + 1) * page_size]
+    return listing
 
 
 async def _delete_history(window: tuple[int, int], service: APIService, base: str) -> Response:
@@ -82,9 +96,12 @@ async def _delete_history(window: tuple[int, int], service: APIService, base: st
 
 def _delete_results(records: list[dict[str, Any]], service: APIService) -> list[str]:
     removed = []
+    own_base = service.options.base_url if service.cluster is not None else ""
     for record in records:
         for url_path in record["result"]:
-            path = service.files.result_file(url_path.removeprefix("/outputs/"))
+            # In a cluster, a record names its node's URL; other nodes' files stay there.
+            relative = url_path.removeprefix(own_base) if own_base else url_path
+            path = service.files.result_file(relative.removeprefix("/outputs/"))
             if path is not None:
                 path.unlink(missing_ok=True)
                 removed.append(url_path)
@@ -122,6 +139,9 @@ def parse_instant(field: str, text: str) -> int:
 async def get_task(task_id: str, request: Request,
                    service: APIService = Depends(current_service)) -> Response:
     base = base_url(request, service)
+    shared = await _cluster_record(task_id, service)
+    if shared is not None:
+        return JSONResponse(shared)
     task = service.tasks.get(task_id)
     if task is not None:
         return JSONResponse(await _live_record(task, service, base))
@@ -132,10 +152,23 @@ async def get_task(task_id: str, request: Request,
     return JSONResponse(public_record(record, base))
 
 
+async def _cluster_record(task_id: str, service: APIService) -> dict[str, Any] | None:
+    """The task as every node of the cluster sees it; None outside a cluster, for a task
+    the cluster does not know, or while Redis is away (then this node's own view answers)."""
+    if service.cluster is None:
+        return None
+    try:
+        return await run_in_threadpool(service.cluster.live_record, task_id)
+    except ClusterUnavailable:
+        return None
+
+
 @router.delete("/tasks/{task_id}", summary="Cancel a pending task")
 async def cancel_task(task_id: str, request: Request,
                       service: APIService = Depends(current_service)) -> Response:
     try:
+        if service.cluster is not None:
+            return JSONResponse(await run_in_threadpool(service.cluster.cancel, task_id))
         task = await run_in_threadpool(service.tasks.cancel, task_id)
     except TaskNotFound:
         return error_reply(404, f"no pending or running task {task_id}")
@@ -155,7 +188,12 @@ async def control(body: Control, request: Request,
     """Acts like the UI's Stop and Skip buttons, on whichever task is running
     (from the API or the UI). With `task_id`, only if that task is the one running."""
     try:
+        if service.cluster is not None:
+            return JSONResponse(await run_in_threadpool(service.cluster.control, body.action,
+                                                        body.task_id))
         task = service.tasks.control(body.action, body.task_id)
+    except TaskNotFound:
+        return error_reply(404, f"no running task {body.task_id}")
     except TaskConflict as conflict:
         return error_reply(409, str(conflict))
     return JSONResponse(public_record(task.record(), base_url(request, service)))

@@ -1,0 +1,37 @@
+"""A node's view of the history that a cluster shares.
+
+Records keep `/outputs/...` and `/inputs/...` paths on a single machine. In a
+cluster the files stay on the node that made them, so each node stores its
+records with its own base URL in front: any node then shows the same record,
+with URLs that lead to the node holding the files.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from .history import HistoryStore, Record
+from .records import public_record
+
+
+class ClusterHistory:
+    def __init__(self, store: HistoryStore, base_url: str) -> None:
+        self._store = store
+        self._base_url = base_url
+
+    def add(self, record: Record, on_row_id: Callable[[int], None]) -> None:
+        shared = public_record(record, self._base_url)
+        existing = self._store.get(record["task_id"])
+        if existing is None:
+            self._store.add(shared, on_row_id)
+            return
+        # A task run again after its node died: the dead node had written its record.
+        self._store.save(shared)
+        on_row_id(existing["id"])
+
+    def save(self, record: Record) -> threading.Event:
+        return self._store.save(public_record(record, self._base_url))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
