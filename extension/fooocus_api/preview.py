@@ -41,14 +41,21 @@ class Preview:
 
 
 def _encode(image: Any) -> str:
-    picture = Image.fromarray(image)
+    picture = _scaled_down(Image.fromarray(image))
     if picture.mode != "RGB":
         picture = picture.convert("RGB")
-    factor = -(-max(picture.size) // MAX_SIDE)
-    if factor > 1:
-        # A preview is glanced at while sampling runs; a full 1024² JPEG costs 3-5 ms more.
-        picture = picture.reduce(factor)
-
     buffer = io.BytesIO()
     picture.save(buffer, format="JPEG", quality=JPEG_QUALITY)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _scaled_down(picture: Image.Image) -> Image.Image:
+    """At most MAX_SIDE pixels a side. A preview is glanced at while sampling runs,
+    so the nearest pixel will do: it costs a fraction of a millisecond where
+    averaging (or encoding a full 1024² JPEG) cost milliseconds on the way to
+    every stream."""
+    longest = max(picture.size)
+    if longest <= MAX_SIDE:
+        return picture
+    width, height = (max(1, round(side * MAX_SIDE / longest)) for side in picture.size)
+    return picture.resize((width, height), Image.NEAREST)
