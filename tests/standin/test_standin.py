@@ -316,7 +316,7 @@ def test_update_files_lists_model_placeholders(load_fooocus):
 def test_presets_are_listed_and_read(load_fooocus):
     config = load_fooocus().config
 
-    assert config.available_presets == ['initial', 'anime', 'default', 'lightning']
+    assert config.available_presets == ['initial', 'anime', 'default', 'lightning', 'playground_v2.5']
     assert config.try_get_preset_content('lightning')['default_performance'] == 'Lightning'
     assert config.try_get_preset_content('missing') == {}
 
