@@ -121,3 +121,14 @@ def test_a_request_that_names_its_own_checkpoint_can_use_that_preset(client):
 
     assert reply.status_code == 200, reply.text
     assert reply.json()["req_params"]["guidance_scale"] == 2.0
+
+
+def test_a_checkpoint_added_after_start_is_found_without_a_refresh(server, client):
+    added = server.checkout / "models" / "checkpoints" / "added_while_running.safetensors"
+    added.touch()
+    try:
+        reply = client.post(GENERATE, json={"base_model_name": added.name, "async_process": True})
+    finally:
+        added.unlink()
+
+    assert reply.status_code == 200, reply.text

@@ -36,6 +36,11 @@ CASES = {
     "inpaint v1 patch": ({"inpaint_input_image": png_base64(), "outpaint_selections": ["Left"],
                           "inpaint_engine": "v1"},
                          "inpaint/inpaint.fooocus.patch", "inpaint_engine"),
+    "inverted empty mask": ({"inpaint_input_image": png_base64(), "invert_mask_checkbox": True},
+                            "inpaint/inpaint_v26.fooocus.patch", "inpaint_engine"),
+    "enhance upscaler": ({"enhance_input_image": png_base64(),
+                          "enhance_ctrls": [{"enhance_enabled": True, "enhance_mask_model": "u2net"}]},
+                         "upscale_models/fooocus_upscaler_s409985e5.bin", "enhance_ctrls"),
     "outpaint upscaler": ({"inpaint_input_image": png_base64(), "outpaint_distance": [8, 0, 0, 0]},
                           "upscale_models/fooocus_upscaler_s409985e5.bin", "inpaint_input_image"),
     "canny": ({"controlnet_image": [{"cn_img": None}, {"cn_img": png_base64(), "cn_type": "PyraCanny"}]},
@@ -128,6 +133,10 @@ def test_a_task_that_loads_no_extra_model_ignores_missing_ones(client, without):
     assert client.post(GENERATE, json={"uov_method": "Vary (Subtle)",
                                        "uov_input_image": png_base64()}).status_code == 200
     assert client.post(GENERATE, json={"inpaint_input_image": png_base64()}).status_code == 200
+    # Fooocus inverts before it looks: an inverted all-white mask paints nothing.
+    assert client.post(GENERATE, json={"inpaint_input_image": png_base64(),
+                                       "inpaint_mask_image_upload": WHITE_MASK,
+                                       "invert_mask_checkbox": True}).status_code == 200
 
 
 def test_describe_needs_its_interrogator(client, without):
@@ -150,6 +159,7 @@ def test_generate_mask_needs_its_mask_model(client, without):
                                                         "sam_model": "vit_h"})
 
     assert reply.status_code == 422
+    assert reply.json()["detail"][0]["loc"] == ["body", "sam_model"]
     assert str(missing) in reply.json()["detail"][0]["msg"]
     assert client.post("/v1/tools/generate_mask", json={"image": png_base64(),
                                                         "mask_model": "u2net"}).status_code == 200

@@ -56,7 +56,8 @@ class TaskArguments:
 
 def build_arguments(request: GenerateRequest, images: InputImages, engine: Engine) -> TaskArguments:
     config, flags = engine.config, engine.flags
-    check_names(request, Catalog(engine), config)
+    catalog = Catalog(engine)
+    catalog.on_miss_refresh(lambda: check_names(request, catalog, config))
     tab = current_tab(request, images)
     seed = resolve_seed(request.image_seed)
     request, images = apply_outpaint_distance(request, images)

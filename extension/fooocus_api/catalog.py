@@ -6,6 +6,7 @@ dropdowns list. `refresh()` re-reads the model folders (Fooocus's Refresh button
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any
 
 from .engine import Engine
@@ -19,6 +20,15 @@ class Catalog:
 
     def refresh(self) -> None:
         self._engine.refresh_files()
+
+    def on_miss_refresh(self, check: Callable[[], None]) -> None:
+        """Run a check of names against the file lists; if it refuses one, re-read
+        the model folders once (a file may have been added since) and check again."""
+        try:
+            check()
+        except ValueError:
+            self.refresh()
+            check()
 
     @property
     def models(self) -> list[str]:

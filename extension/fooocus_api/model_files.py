@@ -123,6 +123,8 @@ class ModelFiles:
         if "upscale" in task.enhance_uov_method.casefold():
             yield from self._folder("path_upscale_models", "enhance_uov_method", [UPSCALER])
         for settings in task.enhance_ctrls:
+            # Each tab inpaints its mask's region, upscaled first when under 1024 px.
+            yield from self._folder("path_upscale_models", "enhance_ctrls", [UPSCALER])
             yield from self._mask(settings[ENHANCE_MASK_MODEL], settings[ENHANCE_SAM_MODEL],
                                   "enhance_ctrls")
             yield from self._inpaint_engine(settings[ENHANCE_INPAINT_ENGINE], "enhance_ctrls")
@@ -130,7 +132,8 @@ class ModelFiles:
     def _mask(self, mask_model: str, sam_model: str, field: str) -> Iterator[ModelFile]:
         if mask_model == "sam":
             yield from self._folder("path_inpaint", field, [GROUNDING_DINO])
-            yield from self._folder("path_sam", field, [SAM_MODELS[sam_model]])
+            sam_field = "sam_model" if field == "mask_model" else field
+            yield from self._folder("path_sam", sam_field, [SAM_MODELS[sam_model]])
             return
         # rembg keeps its sessions' files in $U2NET_HOME, which Fooocus's launch.py
         # points at the inpaint folder.
@@ -145,11 +148,24 @@ class ModelFiles:
 
 def _paints(task: Any, image: dict[str, Any]) -> bool:
     """Fooocus inpaints (and loads the inpaint models) only where a mask or an
-    outpaint direction asks for it."""
+    outpaint direction asks for it: it reads the mask's first channel, merges an
+    uploaded mask into it, and inverts it first when asked."""
     if task.outpaint_selections:
         return True
-    masks = (image.get("mask"), task.inpaint_mask_image_upload)
-    return any(isinstance(mask, np.ndarray) and bool(np.any(mask > 127)) for mask in masks)
+    masks = [_first_channel(mask) for mask in (image.get("mask"), task.inpaint_mask_image_upload)
+             if isinstance(mask, np.ndarray)]
+    if not masks:
+        return bool(task.invert_mask_checkbox)  # no mask at all, inverted: paint everything
+    if any(mask.shape != masks[0].shape for mask in masks):
+        return True  # Fooocus resizes the upload first; assume it paints
+    merged = np.maximum.reduce(masks)
+    if task.invert_mask_checkbox:
+        merged = 255 - merged
+    return bool(np.any(merged > 127))
+
+
+def _first_channel(mask: np.ndarray) -> np.ndarray:
+    return mask[:, :, 0] if mask.ndim == 3 else mask
 
 
 def _refuse_missing(files: Iterator[ModelFile]) -> None:

@@ -54,7 +54,7 @@ def apply_preset(request: GenerateRequest, catalog: Catalog) -> GenerateRequest:
     if "default_loras" in content and "loras" not in request.model_fields_set:
         entries = content["default_loras"][:catalog.max_loras]
         updates["loras"] = [_lora(entry) for entry in entries]
-    _require_files(name, updates, catalog)
+    catalog.on_miss_refresh(lambda: _require_files(name, updates, catalog))
     return request.model_copy(update=updates)
 
 
