@@ -8,7 +8,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from fooocus_server import GENERATE, FooocusServer, start_server, wait_for_end
-from webhook_receiver import PLUGIN_TIMEOUT_SECONDS, Delivery, Receiver
+from webhook_receiver import PLUGIN_TIMEOUT_SECONDS, Delivery, Receiver, settled
 
 SECRET = "webhook-secret"
 TRIES = 3
@@ -39,15 +39,6 @@ def verify_signature(secret: str, headers: dict[str, str], body: bytes, now: flo
 
 # -- helpers -----------------------------------------------------------------------------------
 
-def wait_until(condition: Callable[[], Any], timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    return condition()
-
 
 def submit(client: httpx.Client, **body: Any) -> str:
     reply = client.post(GENERATE, json={"async_process": True, "image_number": 1, **body})
@@ -63,7 +54,7 @@ def delivery_outcome(client: httpx.Client, task_id: str, timeout: float = 20) ->
             return outcome
         return None
 
-    outcome = wait_until(ended, timeout)
+    outcome = settled(ended, timeout)
     assert outcome, f"the webhook of task {task_id} did not end within {timeout} s"
     return outcome
 
@@ -87,7 +78,7 @@ def saved_webhook(server: FooocusServer, task_id: str) -> dict | None:
 
 
 def wait_until_running(client: httpx.Client, task_id: str) -> None:
-    running = wait_until(
+    running = settled(
         lambda: client.get(f"/tasks/{task_id}").json()["task_status"] == "running", 20)
     assert running, f"task {task_id} did not start"
 
@@ -277,7 +268,7 @@ def crash(server: FooocusServer, receiver: Receiver) -> Crash:
                              webhook_url=receiver.url("/gave-up-before-crash"))
         for task_id in (retried_id, given_up_id):
             delivery_outcome(client, task_id)
-            assert wait_until(lambda: (saved_webhook(server, task_id) or {}).get("attempts", 0)
+            assert settled(lambda: (saved_webhook(server, task_id) or {}).get("attempts", 0)
                               >= 2), "the delivery outcome never reached SQLite"
 
         cut_off_id = submit(client, prompt="cut off", overwrite_step=200, image_number=4,
@@ -312,7 +303,7 @@ def test_delivery_outcome_is_kept_in_history_across_a_restart(crash, client, ser
 
 def test_given_up_delivery_is_not_sent_again_after_a_restart(crash, client, receiver):
     receiver.wait_for("/crash")
-    sent_again = wait_until(lambda: len(receiver.received("/gave-up-before-crash")) > TRIES,
+    sent_again = settled(lambda: len(receiver.received("/gave-up-before-crash")) > TRIES,
                             timeout=2)
 
     shown = client.get(f"/tasks/{crash.given_up_id}").json()["webhook"]
@@ -348,10 +339,10 @@ def reported_then_crashed(crash: Crash, server: FooocusServer, receiver: Receive
     waiting = threading.Thread(target=lambda: replies.append(
         client.post(GENERATE, json=body, headers={"Accept": "application/json"})))
     waiting.start()
-    running = wait_until(lambda: client.get("/tasks", params={"query": "current"}).json()
+    running = settled(lambda: client.get("/tasks", params={"query": "current"}).json()
                          ["current"])
     assert running, "the task did not start"
-    assert wait_until(lambda: saved_row(server, running[0]["task_id"])), "never queued in SQLite"
+    assert settled(lambda: saved_row(server, running[0]["task_id"])), "never queued in SQLite"
 
     with history_locked(server):
         waiting.join(timeout=3)
@@ -371,7 +362,7 @@ def test_task_reported_finished_stays_finished_after_a_crash(reported_then_crash
 
     kept = client.get(f"/tasks/{reported['task_id']}").json()
     deliveries = receiver.wait_for("/reported")
-    sent_again = wait_until(lambda: len(receiver.received("/reported")) > 1, timeout=1)
+    sent_again = settled(lambda: len(receiver.received("/reported")) > 1, timeout=1)
 
     assert (kept["task_status"], kept["result"]) == ("finished", reported["result"])
     assert [delivery.record["task_status"] for delivery in deliveries] == ["finished"]

@@ -13,7 +13,8 @@ PLUGIN_TIMEOUT_SECONDS = 10
 SLOW_ANSWER_SECONDS = PLUGIN_TIMEOUT_SECONDS + 1
 
 
-def _wait_until(condition: Callable[[], Any], timeout: float) -> Any:
+def settled(condition: Callable[[], Any], timeout: float = 20) -> Any:
+    """Poll `condition` until it is truthy or `timeout` passes; its last value."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
@@ -73,7 +74,7 @@ class Receiver:
 
     def wait_for(self, path: str, count: int = 1, task_id: str | None = None,
                  timeout: float = 20) -> list[Delivery]:
-        found = _wait_until(lambda: len(self.received(path, task_id)) >= count and
+        found = settled(lambda: len(self.received(path, task_id)) >= count and
                            self.received(path, task_id), timeout)
         assert found, f"{count} delivery(ies) to {path} within {timeout} s; got " \
                       f"{len(self.received(path, task_id))}"
