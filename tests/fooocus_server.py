@@ -131,3 +131,18 @@ def wait_until(condition, timeout: float = 20.0):
             return value
         time.sleep(0.02)
     raise AssertionError("condition not met in time")
+
+
+def empty_the_queue(client: httpx.Client) -> None:
+    """Cancel what waits and stop what runs (on any node), so the next test starts idle."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        listing = client.get("/tasks", params={"query": "all", "page_size": 100}).json()
+        if not listing["current"] and not listing["pending"]:
+            return
+        for task in listing["pending"]:
+            client.delete(f"/tasks/{task['task_id']}")
+        for task in listing["current"]:
+            client.post("/v1/engine/control", json={"action": "stop", "task_id": task["task_id"]})
+        time.sleep(0.05)
+    raise AssertionError("the queue did not empty")

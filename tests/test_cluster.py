@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fooocus_server import FooocusServer, GENERATE, start_server, wait_for_end, wait_until
+from fooocus_server import (FooocusServer, GENERATE, empty_the_queue, start_server, wait_for_end,
+                            wait_until)
 from redis_server import RedisServer, redis_server, start_redis  # noqa: F401  (a fixture)
 from webhook_receiver import Receiver
 
@@ -77,22 +78,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer,
 def gateway(cluster: Cluster):
     with cluster.gateway.client() as http:
         yield http
-        settle(http)
-
-
-def settle(client: httpx.Client) -> None:
-    """Cancel what waits and stop what runs anywhere, so the next test starts idle."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        listing = client.get("/tasks", params={"query": "all", "page_size": 100}).json()
-        if not listing["current"] and not listing["pending"]:
-            return
-        for task in listing["pending"]:
-            client.delete(f"/tasks/{task['task_id']}")
-        for task in listing["current"]:
-            client.post(CONTROL, json={"action": "stop", "task_id": task["task_id"]})
-        time.sleep(0.1)
-    raise AssertionError("the cluster's queue did not empty")
+        empty_the_queue(http)
 
 
 def submit(client: httpx.Client, steps: int, **fields: object) -> str:

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 import uuid
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from fooocus_server import FooocusServer, GENERATE, start_server, wait_for_end, wait_until
+from fooocus_server import (FooocusServer, GENERATE, empty_the_queue, start_server, wait_for_end,
+                            wait_until)
 
 CONTROL = "/v1/engine/control"
 UNKNOWN_TASK = "0123456789abcdef0123456789abcdef"
@@ -34,21 +34,6 @@ def client(server: FooocusServer):
     with server.client() as http:
         yield http
         empty_the_queue(http)
-
-
-def empty_the_queue(client: httpx.Client) -> None:
-    """Cancel what waits and stop what runs, so the next test starts on an idle worker."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        listing = client.get("/tasks", params={"query": "all", "page_size": 100}).json()
-        if not listing["current"] and not listing["pending"]:
-            return
-        for task in listing["pending"]:
-            client.delete(f"/tasks/{task['task_id']}")
-        if listing["current"]:
-            client.post(CONTROL, json={"action": "stop"})
-        time.sleep(0.05)
-    raise AssertionError("the queue did not empty")
 
 
 # -- helpers --------------------------------------------------------------------------------
