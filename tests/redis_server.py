@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from fooocus_server import free_port
+from fooocus_server import free_port, stop_process
 
 START_TIMEOUT_SECONDS = 15
 
@@ -35,13 +35,7 @@ class RedisServer:
         return redis.Redis.from_url(self.url(db), decode_responses=True)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 def start_redis(folder: Path, port: int | None = None) -> RedisServer:
