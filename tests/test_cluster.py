@@ -13,6 +13,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -109,6 +110,15 @@ def test_tasks_spread_over_both_worker_nodes_and_none_runs_on_the_gateway(gatewa
     assert {record["node"] for record in records} == {"a", "b"}
 
 
+def test_the_gateway_starts_no_fooocus_worker_so_it_loads_no_model(gateway, cluster):
+    # Fooocus's worker thread says so when it starts; on a real node it loads the models next.
+    started = "Started worker with PID"
+
+    assert [started in worker.log for worker in cluster.workers.values()] == [True, True]
+    assert started not in cluster.gateway.log
+    assert "Fooocus's worker thread is not started" in cluster.gateway.log
+
+
 def test_a_node_takes_a_task_only_when_its_worker_is_idle(gateway, cluster):
     first, second = submit(gateway, steps=40), submit(gateway, steps=40)
     third = submit(gateway, steps=4)
@@ -166,6 +176,51 @@ def test_result_urls_point_at_the_node_that_made_the_image(gateway, cluster):
     assert httpx.get(record["result"][0]).status_code == 200
 
 
+def delete_history_of(client: httpx.Client, record: dict) -> httpx.Response:
+    """Delete the history window of exactly this record's queue time."""
+    def iso(mills: int) -> str:
+        return datetime.fromtimestamp(mills / 1000, timezone.utc).isoformat()
+
+    queued = record["in_queue_mills"]
+    return client.get("/tasks", params={"action": "delete", "start_at": iso(queued - 1),
+                                        "end_at": iso(queued + 1)})
+
+
+def test_deleting_history_on_any_node_removes_the_images_where_they_were_made(gateway, cluster):
+    record = wait_for_end(gateway, submit(gateway, steps=2))
+    other = next(node for name, node in cluster.workers.items() if name != record["node"])
+    assert httpx.get(record["result"][0]).status_code == 200
+
+    with other.client() as client:
+        reply = delete_history_of(client, record)
+
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["deleted"] == {"tasks": 1, "files": record["result"], "files_left": []}
+    assert httpx.get(record["result"][0]).status_code == 404
+    assert gateway.get(f"/tasks/{record['task_id']}").status_code == 404
+
+
+def test_images_of_a_node_that_is_gone_are_listed_as_left_when_history_is_deleted(
+        gateway, cluster, redis_server, database_url, tmp_path):
+    leaver = start_node(tmp_path, redis_server, "leaver", database_url=database_url)
+    try:
+        task_ids = [submit(gateway, steps=20) for _ in range(3)]
+        records = [wait_for_end(gateway, task_id, timeout=60) for task_id in task_ids]
+    finally:
+        leaver.kill()
+    made_there = [record for record in records if record["node"] == "leaver"]
+    assert made_there, "the three idle nodes should each have taken one task"
+
+    reply = delete_history_of(gateway, made_there[0])
+
+    assert reply.status_code == 200, reply.text
+    deleted = reply.json()["deleted"]
+    assert (deleted["tasks"], deleted["files"]) == (1, [])
+    assert [(left["base_url"], left["files"]) for left in deleted["files_left"]] == \
+        [(leaver.url, made_there[0]["result"])]
+    assert deleted["files_left"][0]["reason"]
+
+
 # -- replies through the gateway -----------------------------------------------------------
 
 def test_stream_through_the_gateway_of_a_task_running_on_a_worker(gateway, cluster):
@@ -185,6 +240,28 @@ def test_stream_through_the_gateway_of_a_task_running_on_a_worker(gateway, clust
     final = events[-1]
     assert final["task_status"] == "finished"
     assert final["images"][0].startswith(tuple(worker.url for worker in cluster.workers.values()))
+
+
+def test_many_streams_through_the_gateway_each_get_their_own_task_in_order(gateway, cluster):
+    # Six tasks queued at once on two nodes: the gateway follows them all, starting
+    # to follow each while it already waits on the others.
+    def stream(number: int) -> list[dict]:
+        body = {"prompt": f"stream {number}", "image_number": 1, "overwrite_step": 6,
+                "stream_output": True}
+        with cluster.gateway.client() as client, \
+                client.stream("POST", GENERATE, json=body) as reply:
+            return [json.loads(line[len("data: "):]) for line in reply.iter_lines()
+                    if line.startswith("data: ")]
+
+    with ThreadPoolExecutor(6) as pool:
+        streams = list(pool.map(stream, range(6)))
+
+    finals = [events[-1] for events in streams]
+    assert [final["task_status"] for final in finals] == ["finished"] * 6
+    assert len({final["task_id"] for final in finals}) == 6
+    for events in streams:
+        progress = [event["progress"] for event in events]
+        assert progress == sorted(progress) and len(events) >= 6
 
 
 def test_binary_reply_through_the_gateway_is_the_image(gateway, cluster):
@@ -218,12 +295,14 @@ def test_cancel_of_a_pending_task_from_a_worker_node(gateway, cluster):
 
     assert reply.status_code == 200, reply.text
     assert reply.json()["task_status"] == "canceled"
+    assert reply.json()["id"] > 0  # stored in history before the reply, with its row id
     for task_id in blockers:
         gateway.post(CONTROL, json={"action": "stop", "task_id": task_id})
     for task_id in blockers:
         wait_for_end(gateway, task_id)
     time.sleep(0.5)
-    assert gateway.get(f"/tasks/{waiting}").json()["task_status"] == "canceled"
+    shown = gateway.get(f"/tasks/{waiting}").json()
+    assert (shown["task_status"], shown["id"]) == ("canceled", reply.json()["id"])
 
 
 def test_cancel_of_a_running_task_is_a_conflict(gateway, cluster):

@@ -25,7 +25,36 @@ def test_a_large_preview_is_scaled_to_at_most_max_side_keeping_its_shape():
     picture = decoded(Preview(image).data_uri())
 
     assert picture.format == "JPEG"
-    assert picture.size == (MAX_SIDE, 384)
+    assert picture.size == (MAX_SIDE, MAX_SIDE * 3 // 4)
+
+
+def test_the_preview_of_a_standard_fooocus_size_is_sent_at_its_own_size():
+    # Fooocus previews at a quarter of the image's side: 1536x640 gives 384x160.
+    image = np.zeros((160, 384, 3), dtype=np.uint8)
+
+    assert decoded(Preview(image).data_uri()).size == (384, 160)
+
+
+def test_scaling_down_keeps_rows_and_columns_in_order_and_their_colours():
+    # Each row has its own red and each column its own green, so a pixel tells where it came from.
+    rows, columns = np.meshgrid(np.arange(1000), np.arange(1200), indexing="ij")
+    image = np.stack([rows // 4, columns // 5, np.full_like(rows, 128)], axis=-1).astype(np.uint8)
+
+    picture = np.asarray(decoded(Preview(image).data_uri()).convert("RGB")).astype(int)
+
+    reds, greens = picture[:, picture.shape[1] // 2, 0], picture[picture.shape[0] // 2, :, 1]
+    assert picture.shape[:2] == (round(1000 * MAX_SIDE / 1200), MAX_SIDE)
+    assert np.all(np.diff(reds[4:-4]) >= -6) and reds[0] < 12 and reds[-1] > 235
+    assert np.all(np.diff(greens[4:-4]) >= -6) and greens[0] < 12 and greens[-1] > 225
+    assert abs(int(np.median(picture[:, :, 2])) - 128) <= 3
+
+
+def test_a_large_grey_rgba_or_non_contiguous_preview_is_scaled_too():
+    wide = np.zeros((900, 1800, 3), dtype=np.uint8)
+    for image in (np.zeros((900, 1800), dtype=np.uint8), np.zeros((900, 1800, 4), dtype=np.uint8),
+                  wide[:, ::2]):
+        picture = decoded(Preview(image).data_uri())
+        assert picture.mode == "RGB" and max(picture.size) == MAX_SIDE
 
 
 def test_a_small_preview_keeps_its_size_and_its_colours():

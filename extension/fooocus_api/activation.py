@@ -50,12 +50,17 @@ def attach() -> None:
         return
     _attached = True
 
-    from . import mount, patching
+    from . import gateway, mount, patching
 
     patching.patches = patching.Patches.from_folder()
+
+    def transform(module: str, source: str) -> str:
+        source = patching.patches.transform(module, source)
+        return gateway.worker_source(source) if module == gateway.WORKER_MODULE else source
+
     hooks.after_import({
         "ldm_patched.modules.args_parser": lambda module: options.add_arguments(module.parser),
         "modules.async_worker": mount.attach_worker,
         "gradio.routes": mount.attach_gradio_routes,
         "gradio.blocks": mount.attach_gradio_blocks,
-    }, transform=patching.patches.transform, transformed=patching.patches.modules)
+    }, transform=transform, transformed=patching.patches.modules | {gateway.WORKER_MODULE})

@@ -22,11 +22,13 @@ import time
 from typing import Any
 
 from .engine import Engine
+from .files import OUTPUTS_PREFIX, FileRoots
 from .history import HistoryStore
 from .images import ImageSources
-from .node_control import NodeControl
+from .node_control import NodeControl, NodeUnresponsive
 from .options import APIOptions
-from .redis_link import HELD, RedisLink, heartbeat_key, state_key
+from .redis_link import (HELD, ClusterUnavailable, RedisLink, events_key, heartbeat_key,
+                         state_key)
 from .remote_task import RemoteTask, TaskFollower
 from .shared_queue import Entry, Orphan, SharedQueue
 from .task import Task, TaskStatus, final_message, now_mills
@@ -39,11 +41,13 @@ logger = logging.getLogger("fooocus_api")
 
 TAKE_BLOCK_MILLS = 500
 IDLE_CHECK_SECONDS = 1.0
+HISTORY_WAIT_SECONDS = 10
 
 
 class Cluster:
     def __init__(self, options: APIOptions, engine: Engine, tasks: TaskQueue,
-                 history: HistoryStore, webhooks: Webhooks, sources: ImageSources) -> None:
+                 history: HistoryStore, webhooks: Webhooks, sources: ImageSources,
+                 files: FileRoots) -> None:
         self.node = options.node_name or default_node_name(engine.args)
         self.base_url = options.base_url or default_base_url(engine.args)
         self.runs_worker = options.runs_worker
@@ -53,11 +57,13 @@ class Cluster:
         self._history = history
         self._webhooks = webhooks
         self._sources = sources
+        self._files = files
         self._link = RedisLink(options.cluster_url or "")
         self._queue = SharedQueue(self._link, self.node)
         self._follower = TaskFollower(self._link)
         self._publisher = EventPublisher(self._link, self.node, self.base_url, self._published_end)
-        self._control = NodeControl(self._link, self.node, tasks, self._publisher.record_of)
+        self._control = NodeControl(self._link, self.node, tasks, self._publisher.record_of,
+                                    self._delete_own_results)
         self._lock = threading.Lock()
         self._entries: dict[str, str] = {}
         tasks.on_queued(self._watch)
@@ -196,6 +202,7 @@ class Cluster:
     def _conclude(self, record: dict[str, Any], status: TaskStatus,
                   error: str | None) -> dict[str, Any]:
         final = ended(record, status, error)
+        final["id"] = self._stored(final)
 
         def send(redis: Any) -> None:
             with redis.pipeline(transaction=False) as pipe:
@@ -203,14 +210,26 @@ class Cluster:
                 pipe.execute()
 
         self._link.retry(send)
-        if self._history.get(final["task_id"]) is None:
-            self._history.add(final, on_row_id=lambda row_id: None)
-        else:  # this node had it (a run of this node that was cut off)
-            self._history.save(final)
         if final.get("webhook_url"):
             self._webhooks.send(final["task_id"], final["webhook_url"], final)
         logger.info("task %s %s (cluster)", final["task_id"], status.value)
         return final
+
+    def _stored(self, final: dict[str, Any]) -> int:
+        """Write the ended record to history first, so every node shows it with its id
+        (a record that a cut-off run of a node had written keeps its id)."""
+        row_ids: list[int] = []
+        written = threading.Event()
+
+        def on_row_id(row_id: int) -> None:
+            row_ids.append(row_id)
+            written.set()
+
+        self._history.add(final, on_row_id)
+        if not written.wait(HISTORY_WAIT_SECONDS):
+            logger.warning("task %s: history did not store the record within %d s",
+                           final["task_id"], HISTORY_WAIT_SECONDS)
+        return row_ids[0] if row_ids else -1
 
     # -- acting on tasks anywhere ------------------------------------------------------------
 
@@ -246,6 +265,52 @@ class Cluster:
                     else self._tasks.control(action, task_id))
             return self._publisher.record_of(task)
         return self._control.ask(node, action, task_id)
+
+    def delete_results(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """Remove the records' result files, each on the node whose URL it carries. Files
+        of a node that is not running or does not answer are listed under `left`."""
+        by_base: dict[str, list[str]] = {}
+        for url in (url for record in records for url in record["result"]):
+            by_base.setdefault(url.partition(OUTPUTS_PREFIX)[0], []).append(url)
+        nodes = self._link.now(self._nodes_by_base_url) if by_base else {}
+        removed: list[str] = []
+        left: list[dict[str, Any]] = []
+        for base_url, urls in by_base.items():
+            node = self.node if base_url == self.base_url else nodes.get(base_url)
+            try:
+                removed += self._delete_on(node, base_url, urls)
+            except (NodeUnresponsive, ClusterUnavailable) as error:
+                logger.warning("cluster: %d result file(s) left at %s: %s", len(urls),
+                               base_url, error)
+                left.append({"node": node, "base_url": base_url, "files": urls,
+                             "reason": str(error)})
+        return {"removed": removed, "left": left}
+
+    def forget(self, task_ids: list[str]) -> None:
+        """Drop ended tasks' live state and events (their history records were deleted)."""
+        def delete(redis: Any) -> None:
+            keys = [key for task_id in task_ids for key in (state_key(task_id),
+                                                             events_key(task_id))]
+            if keys:
+                redis.delete(*keys)
+
+        self._link.now(delete)
+
+    def _nodes_by_base_url(self, redis: Any) -> dict[str, str]:
+        keys = list(redis.scan_iter(match=heartbeat_key("*"), count=1000))
+        bases = redis.mget(keys) if keys else []
+        return {base: key.removeprefix(heartbeat_key("")) for key, base in zip(keys, bases)
+                if base}
+
+    def _delete_on(self, node: str | None, base_url: str, urls: list[str]) -> list[str]:
+        if node == self.node:
+            return self._delete_own_results(urls)
+        if node is None:
+            raise NodeUnresponsive(f"no running node serves {base_url}; its files stay there")
+        return self._control.ask_to_delete(node, urls)
+
+    def _delete_own_results(self, urls: list[str]) -> list[str]:
+        return self._files.delete_results(urls, self.base_url)
 
     # -- reading -----------------------------------------------------------------------------
 

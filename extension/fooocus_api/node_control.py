@@ -1,10 +1,11 @@
-"""Stop, skip and cancel for a task that another node holds.
+"""Stop, skip and cancel for a task that another node holds, and removing its files.
 
 Each node reads its own control stream (`fooocus_api:control:{node}`). A node
 asked to act on a task held elsewhere adds a message there and waits (a few
 seconds at most) for the answer on a reply list, so the client gets the same
 200/404/409 as on a single node. The holding node applies the action with its
-own TaskQueue, as if it had been asked directly.
+own TaskQueue, as if it had been asked directly. Result files stay on the node
+that made them, so deleting history asks that node to remove them.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from .redis_link import RedisLink, control_key, reply_key
@@ -25,6 +27,7 @@ ANSWER_TIMEOUT_SECONDS = 5
 REPLY_TTL_SECONDS = 60
 CONTROL_MAXLEN = 1000
 ACTIONS = ("stop", "skip", "cancel")
+DELETE_RESULTS = "delete_results"
 
 
 class NodeUnresponsive(RuntimeError):
@@ -32,12 +35,13 @@ class NodeUnresponsive(RuntimeError):
 
 
 class NodeControl:
-    def __init__(self, link: RedisLink, node: str, tasks: TaskQueue,
-                 record_of: Any) -> None:
+    def __init__(self, link: RedisLink, node: str, tasks: TaskQueue, record_of: Any,
+                 delete_results: Callable[[list[str]], list[str]]) -> None:
         self._link = link
         self._node = node
         self._tasks = tasks
         self._record_of = record_of
+        self._delete_results = delete_results
 
     def start(self) -> None:
         threading.Thread(target=self._listen, name="fooocus_api-control", daemon=True).start()
@@ -46,23 +50,32 @@ class NodeControl:
 
     def ask(self, node: str, action: str, task_id: str) -> dict[str, Any]:
         """The record after `action`; raises TaskNotFound or TaskConflict as the node says."""
-        request_id = uuid.uuid4().hex
-        message = {"action": action, "task_id": task_id, "reply": request_id}
-
-        def send_and_wait(redis: Any) -> Any:
-            redis.xadd(control_key(node), message, maxlen=CONTROL_MAXLEN, approximate=True)
-            return redis.blpop([reply_key(request_id)], timeout=ANSWER_TIMEOUT_SECONDS)
-
-        answer = self._link.now(send_and_wait)
-        if answer is None:
-            raise NodeUnresponsive(f"node {node}, which holds task {task_id}, did not answer "
-                                   f"within {ANSWER_TIMEOUT_SECONDS} s")
-        reply = json.loads(answer[1])
+        reply = self._ask(node, {"action": action, "task_id": task_id},
+                          f"node {node}, which holds task {task_id},")
         if reply["outcome"] == "not_found":
             raise TaskNotFound(task_id)
         if reply["outcome"] == "conflict":
             raise TaskConflict(reply["detail"])
         return reply["record"]
+
+    def ask_to_delete(self, node: str, urls: list[str]) -> list[str]:
+        """Have `node` remove the result files it holds among `urls`; the URLs removed."""
+        reply = self._ask(node, {"action": DELETE_RESULTS, "urls": json.dumps(urls)},
+                          f"node {node}, which holds {len(urls)} of the files,")
+        return list(reply.get("removed") or [])
+
+    def _ask(self, node: str, message: dict[str, str], who: str) -> dict[str, Any]:
+        request_id = uuid.uuid4().hex
+
+        def send_and_wait(redis: Any) -> Any:
+            redis.xadd(control_key(node), {**message, "reply": request_id},
+                       maxlen=CONTROL_MAXLEN, approximate=True)
+            return redis.blpop([reply_key(request_id)], timeout=ANSWER_TIMEOUT_SECONDS)
+
+        answer = self._link.now(send_and_wait)
+        if answer is None:
+            raise NodeUnresponsive(f"{who} did not answer within {ANSWER_TIMEOUT_SECONDS} s")
+        return json.loads(answer[1])
 
     # -- answering -----------------------------------------------------------------------------
 
@@ -74,10 +87,17 @@ class NodeControl:
             for _, messages in replies or []:
                 for message_id, fields in messages:
                     last_id = message_id
-                    self._answer(fields)
+                    try:
+                        self._answer(fields)
+                    except Exception:  # one bad message must not stop the node answering
+                        logger.exception("cluster: could not answer %s", fields)
 
     def _answer(self, message: dict[str, str]) -> None:
         action, task_id = message.get("action"), message.get("task_id", "")
+        if action == DELETE_RESULTS:
+            self._send(message, {"outcome": "done",
+                                 "removed": self._delete_results(json.loads(message["urls"]))})
+            return
         try:
             task = self._apply(action, task_id)
             reply = {"outcome": "done", "record": self._record_of(task)}
@@ -87,7 +107,9 @@ class NodeControl:
             reply = {"outcome": "conflict", "detail": str(conflict)}
         logger.info("cluster: %s of task %s asked by another node: %s", action, task_id,
                     reply["outcome"])
+        self._send(message, reply)
 
+    def _send(self, message: dict[str, str], reply: dict[str, Any]) -> None:
         def send(redis: Any) -> None:
             with redis.pipeline() as pipe:
                 pipe.rpush(reply_key(message["reply"]), json.dumps(reply))

@@ -2,20 +2,24 @@
 
 `RemoteTask` offers what replies.py reads from a local `Task` (status, updates,
 preview, record, change signal), so every reply mode works the same for a task
-wherever it runs. `TaskFollower` keeps one follower thread per followed task:
-it reads the task's events stream from the start, then blocks for more, and
-stops at the `end` event.
+wherever it runs. `TaskFollower` reads the events streams of every followed
+task with one thread and one blocking XREAD over all of them (each from the
+start), and lets a task go at its `end` event. Following a new task wakes that
+read through a stream of the follower's own, so its first events are not late.
 """
 from __future__ import annotations
 
 import json
 import logging
 import threading
+import time
+import uuid
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
 from .preview import Preview
-from .redis_link import RedisLink, events_key, state_key
+from .redis_link import PREFIX, RedisLink, events_key, state_key
 from .signal import Signal
 from .task import TaskStatus, Update
 
@@ -23,6 +27,8 @@ logger = logging.getLogger("fooocus_api")
 
 BLOCK_MILLS = 1000
 BATCH = 100
+QUIET_SECONDS = 1.0  # a followed task with no event for this long gets its state read
+WAKE_TTL_SECONDS = 3600
 
 
 class RemoteTask:
@@ -105,18 +111,28 @@ class RemoteTask:
             return dict(self._record)
 
 
+@dataclass
+class _Followed:
+    remote: RemoteTask
+    last_id: str = "0"
+    heard: float = field(default_factory=time.monotonic)
+
+
 class TaskFollower:
     def __init__(self, link: RedisLink) -> None:
         self._link = link
         self._lock = threading.Lock()
-        self._followed: dict[str, RemoteTask] = {}
+        self._followed: dict[str, _Followed] = {}
+        self._wake_key = f"{PREFIX}:follower-wake:{uuid.uuid4().hex}"
+        self._wake_id = "0"
+        self._reader: threading.Thread | None = None
 
     def follow(self, task_id: str) -> RemoteTask | None:
         """The task as its events tell it; None when the cluster does not know it."""
         with self._lock:
-            remote = self._followed.get(task_id)
-        if remote is not None:
-            return remote
+            followed = self._followed.get(task_id)
+        if followed is not None:
+            return followed.remote
 
         state = self._link.now(lambda redis: redis.hgetall(state_key(task_id)))
         if not state or not state.get("record"):
@@ -130,43 +146,83 @@ class TaskFollower:
         with self._lock:
             followed = self._followed.get(task_id)
             if followed is not None:
-                return followed  # another request started following it meanwhile
-            self._followed[task_id] = remote
-        threading.Thread(target=self._read_events, args=(remote,), daemon=True,
-                         name=f"fooocus_api-follow-{task_id[:8]}").start()
+                return followed.remote  # another request started following it meanwhile
+            self._followed[task_id] = _Followed(remote)
+            self._start_reader()
+        self._link.now(self._wake)
         return remote
 
-    def _read_events(self, remote: RemoteTask) -> None:
-        last_id = "0"
-        try:
-            while not remote.status.is_final:
-                last_id, read = self._read(remote, last_id, BLOCK_MILLS)
-                if not read:
-                    last_id = self._check_ended(remote, last_id)
-        except Exception:
-            logger.exception("cluster: following task %s failed", remote.task_id)
-        finally:
-            with self._lock:
-                self._followed.pop(remote.task_id, None)
+    def _wake(self, redis: Any) -> None:
+        with redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(self._wake_key, {"wake": "1"}, maxlen=10, approximate=False)
+            pipe.expire(self._wake_key, WAKE_TTL_SECONDS)
+            pipe.execute()
 
-    def _read(self, remote: RemoteTask, last_id: str, block: int | None) -> tuple[str, int]:
-        replies = self._link.retry(lambda redis: redis.xread(
-            {events_key(remote.task_id): last_id}, count=BATCH, block=block))
-        read = 0
-        for _, events in replies or []:
-            for event_id, fields in events:
-                remote.apply(fields)
-                last_id = event_id
-                read += 1
-        return last_id, read
+    def _start_reader(self) -> None:
+        if self._reader is None:
+            self._reader = threading.Thread(target=self._read_loop, daemon=True,
+                                            name="fooocus_api-follower")
+            self._reader.start()
 
-    def _check_ended(self, remote: RemoteTask, last_id: str) -> str:
+    def _read_loop(self) -> None:
+        while True:
+            try:
+                self._read_once()
+                for followed in self._quiet():
+                    self._check_ended(followed)
+            except Exception:
+                logger.exception("cluster: following tasks failed; trying again")
+                time.sleep(1)
+
+    def _read_once(self) -> None:
+        with self._lock:
+            streams = {events_key(task_id): followed.last_id
+                       for task_id, followed in self._followed.items()}
+        streams[self._wake_key] = self._wake_id
+        replies = self._link.retry(lambda redis: redis.xread(streams, count=BATCH,
+                                                             block=BLOCK_MILLS))
+        for key, events in replies or []:
+            if key == self._wake_key:
+                self._wake_id = events[-1][0]
+                continue
+            self._apply(key.removeprefix(events_key("")), events)
+
+    def _apply(self, task_id: str, events: list[tuple[str, dict[str, str]]]) -> None:
+        with self._lock:
+            followed = self._followed.get(task_id)
+        if followed is None:
+            return
+        for event_id, fields in events:
+            followed.remote.apply(fields)
+            followed.last_id = event_id
+        followed.heard = time.monotonic()
+        if followed.remote.status.is_final:
+            self._let_go(task_id)
+
+    def _quiet(self) -> list[_Followed]:
+        now = time.monotonic()
+        with self._lock:
+            return [followed for followed in self._followed.values()
+                    if now - followed.heard >= QUIET_SECONDS]
+
+    def _check_ended(self, followed: _Followed) -> None:
         """An end whose event is gone (expired, or trimmed away) still ends the task."""
+        remote = followed.remote
+        followed.heard = time.monotonic()
         state = self._link.retry(lambda redis: redis.hgetall(state_key(remote.task_id)))
         if not state.get("record") or not state.get("status"):
             remote.end_with({**remote.record(), "task_status": TaskStatus.INTERRUPTED.value,
                              "message": "Interrupted: the cluster lost this task's state"})
         elif TaskStatus(state["status"]).is_final:
-            last_id, _ = self._read(remote, last_id, None)
+            key = events_key(remote.task_id)
+            replies = self._link.retry(lambda redis: redis.xread({key: followed.last_id},
+                                                                 count=BATCH))
+            for _, events in replies or []:
+                self._apply(remote.task_id, events)
             remote.end_with(json.loads(state["record"]))
-        return last_id
+        if remote.status.is_final:
+            self._let_go(remote.task_id)
+
+    def _let_go(self, task_id: str) -> None:
+        with self._lock:
+            self._followed.pop(task_id, None)

@@ -89,7 +89,7 @@ def _join_cluster(api: APIService) -> APIService:
 
     try:
         cluster = Cluster(api.options, api.engine, api.tasks, api.history, api.webhooks,
-                          api.image_sources)
+                          api.image_sources, api.files)
     except MissingRedisClient as error:
         logger.error("%s", error)
         raise SystemExit(2) from None

@@ -86,26 +86,25 @@ async def _delete_history(window: tuple[int, int], service: APIService, base: st
                             status_code=422)
 
     deleted = await run_in_threadpool(service.history.delete_between, start, end)
-    service.tasks.forget([record["task_id"] for record in deleted])
+    task_ids = [record["task_id"] for record in deleted]
+    service.tasks.forget(task_ids)
+    if service.cluster is not None:
+        await run_in_threadpool(service.cluster.forget, task_ids)
     files = await run_in_threadpool(_delete_results, deleted, service)
-    logger.info("deleted %d history record(s) and %d image(s)", len(deleted), len(files))
+    logger.info("deleted %d history record(s) and %d image(s)", len(deleted),
+                len(files["removed"]))
     return JSONResponse({"history": [public_record(row, base) for row in deleted],
                          "current": [], "pending": [],
-                         "deleted": {"tasks": len(deleted), "files": files}})
+                         "deleted": {"tasks": len(deleted), "files": files["removed"],
+                                     "files_left": files["left"]}})
 
 
-def _delete_results(records: list[dict[str, Any]], service: APIService) -> list[str]:
-    removed = []
-    own_base = service.options.base_url if service.cluster is not None else ""
-    for record in records:
-        for url_path in record["result"]:
-            # In a cluster, a record names its node's URL; other nodes' files stay there.
-            relative = url_path.removeprefix(own_base) if own_base else url_path
-            path = service.files.result_file(relative.removeprefix("/outputs/"))
-            if path is not None:
-                path.unlink(missing_ok=True)
-                removed.append(url_path)
-    return removed
+def _delete_results(records: list[dict[str, Any]], service: APIService) -> dict[str, Any]:
+    """Each result file removed by the node that holds it (in a cluster, others are asked)."""
+    urls = [url for record in records for url in record["result"]]
+    if service.cluster is None:
+        return {"removed": service.files.delete_results(urls), "left": []}
+    return service.cluster.delete_results(records)
 
 
 class TimeError(ValueError):
@@ -139,11 +138,13 @@ def parse_instant(field: str, text: str) -> int:
 async def get_task(task_id: str, request: Request,
                    service: APIService = Depends(current_service)) -> Response:
     base = base_url(request, service)
-    shared = await _cluster_record(task_id, service)
+    shared, cluster_answered = await _cluster_record(task_id, service)
     if shared is not None:
         return JSONResponse(shared)
     task = service.tasks.get(task_id)
-    if task is not None:
+    # A cluster that answered knows every live task; an ended one it has forgotten
+    # (or whose history was deleted) is read from history, not from this node's memory.
+    if task is not None and not (cluster_answered and task.status.is_final):
         return JSONResponse(await _live_record(task, service, base))
 
     record = await run_in_threadpool(service.history.get, task_id)
@@ -152,15 +153,17 @@ async def get_task(task_id: str, request: Request,
     return JSONResponse(public_record(record, base))
 
 
-async def _cluster_record(task_id: str, service: APIService) -> dict[str, Any] | None:
-    """The task as every node of the cluster sees it; None outside a cluster, for a task
-    the cluster does not know, or while Redis is away (then this node's own view answers)."""
+async def _cluster_record(task_id: str,
+                          service: APIService) -> tuple[dict[str, Any] | None, bool]:
+    """The task as every node of the cluster sees it, and whether the cluster answered:
+    (None, False) outside a cluster or while Redis is away (then this node's own view
+    answers); (None, True) for a task the cluster does not know."""
     if service.cluster is None:
-        return None
+        return None, False
     try:
-        return await run_in_threadpool(service.cluster.live_record, task_id)
+        return await run_in_threadpool(service.cluster.live_record, task_id), True
     except ClusterUnavailable:
-        return None
+        return None, False
 
 
 @router.delete("/tasks/{task_id}", summary="Cancel a pending task")
