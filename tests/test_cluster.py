@@ -420,9 +420,15 @@ def test_a_ui_generation_on_a_worker_node_shows_in_the_cluster(gateway, cluster)
 
     current = wait_until(lambda: [task for task in gateway.get(
         "/tasks", params={"query": "current"}).json()["current"] if task["source"] == "ui"])
+    task_id = current[0]["task_id"]
+    # Its history row is written as it starts; the cluster's copy gets the row's id then.
+    with_id = wait_until(lambda: (lambda record: record if record["id"] > 0 else None)(
+        gateway.get(f"/tasks/{task_id}").json()))
     thread.join(timeout=60)
-    record = wait_for_end(gateway, current[0]["task_id"])
+    record = wait_for_end(gateway, task_id)
 
+    assert with_id["task_status"] == "running"
+    assert record["id"] == with_id["id"]
     assert current[0]["node"] == "a"
     assert current[0]["req_params"]["prompt"] == "from a's ui"
     assert answer["reply"].status_code == 200

@@ -96,6 +96,11 @@ class Task:
         self._updates: list[Update] = []
         self._preview: Update | None = None
 
+    def stored_as(self, row_id: int) -> None:
+        """History has written the record as row `row_id` (on the history's thread)."""
+        self.row_id = row_id
+        self.changed.fire()  # a cluster shares the record, and now its id
+
     # -- written by the worker thread -------------------------------------------------
 
     def start(self) -> None:

@@ -57,6 +57,7 @@ class Sent:
     cursor: int = 0
     announced: bool = False
     started: bool = False
+    row_id: int = -1
 
 
 class EventPublisher:
@@ -97,6 +98,7 @@ class EventPublisher:
             return  # ended and published already
         updates = task.updates_since(sent.cursor)
         status = task.status
+        row_id = task.row_id
         commands: list[Callable[[Any], None]] = []
         if not sent.announced:
             commands.append(self._announce(task))
@@ -106,6 +108,8 @@ class EventPublisher:
                     and not sent.started)
         if starting:
             commands.append(self._start(task))
+        elif sent.announced and row_id != sent.row_id:
+            commands.append(self._row_id(task))  # the record was shared before its insert
         commands += self._updates(task, updates)
 
         def send(redis: Any) -> list[Any]:
@@ -117,6 +121,7 @@ class EventPublisher:
         answers = self._link.retry(send) if commands else []
         sent.announced = True
         sent.started = sent.started or starting
+        sent.row_id = row_id
         sent.cursor += len(updates)
         if updates and updates[-1].final:
             self._sent.pop(task.task_id, None)
@@ -152,6 +157,16 @@ class EventPublisher:
                       maxlen=EVENTS_MAXLEN, approximate=True)
 
         return start
+
+    def _row_id(self, task: Task) -> Callable[[Any], None]:
+        record = self.record_of(task)
+        if task.start_mills is not None:
+            record["task_status"] = TaskStatus.RUNNING.value
+
+        def patch(pipe: Any) -> None:
+            pipe.hset(state_key(task.task_id), "record", json.dumps(record))
+
+        return patch
 
     def _updates(self, task: Task, updates: list[Update]) -> list[Callable[[Any], None]]:
         newest_preview = max((n for n, u in enumerate(updates) if u.preview is not None),

@@ -112,7 +112,7 @@ class TaskQueue:
         with self._lock:
             self._live[task.task_id] = task
             self._by_fooocus_task[id(fooocus_task)] = task
-        self._history.add(task.record(), on_row_id=lambda row_id: setattr(task, "row_id", row_id))
+        self._history.add(task.record(), on_row_id=task.stored_as)
         for listener in self._queued_listeners:
             listener(task)
 
