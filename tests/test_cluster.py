@@ -11,6 +11,7 @@ import json
 import threading
 import time
 import uuid
+from urllib.parse import urlsplit
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -463,6 +464,104 @@ def test_a_node_that_loses_redis_finishes_its_task_says_so_once_and_reconnects(t
     assert record["task_status"] == "finished"
     assert after["task_status"] == "finished"
     assert node.log.count("lost Redis") == 1
+
+
+def cluster_flags(redis: RedisServer, name: str) -> list[str]:
+    return ["--api-cluster", redis.url(), "--api-node-name", name,
+            "--api-cluster-timeout", str(TIMEOUT_SECONDS), "--api-allow-hosts", "127.0.0.1"]
+
+
+def restarted(server: FooocusServer, flags: list[str]) -> FooocusServer:
+    """The same checkout (history, outputs) and port, started again with other flags."""
+    server.stop()
+    again = FooocusServer(server.checkout, server.port, flags, STEPS_ENV)
+    again.start()
+    return again
+
+
+def images_on_disk(server: FooocusServer) -> set[str]:
+    return {path.name for path in (server.checkout / "outputs").rglob("*.png")}
+
+
+def test_images_made_before_a_node_joined_the_cluster_are_removed_with_their_history(tmp_path):
+    (tmp_path / "redis").mkdir()
+    redis = start_redis(tmp_path / "redis")
+    node = start_server(tmp_path, env=STEPS_ENV)
+    try:
+        with node.client() as client:
+            record = wait_for_end(client, submit(client, steps=2))
+        node = restarted(node, cluster_flags(redis, "joined"))
+        with node.client() as client:
+            reply = delete_history_of(client, record)
+    finally:
+        node.stop()
+        redis.stop()
+
+    assert reply.status_code == 200, reply.text
+    made = [urlsplit(url).path for url in record["result"]]
+    assert reply.json()["deleted"] == {"tasks": 1, "files": made, "files_left": []}
+    assert not images_on_disk(node) & {Path(path).name for path in made}
+
+
+def test_images_made_in_a_cluster_are_removed_after_the_node_left_it(tmp_path):
+    (tmp_path / "redis").mkdir()
+    redis = start_redis(tmp_path / "redis")
+    node = start_server(tmp_path, flags=cluster_flags(redis, "leaving"), env=STEPS_ENV)
+    try:
+        with node.client() as client:
+            record = wait_for_end(client, submit(client, steps=2))
+        node = restarted(node, [])
+        with node.client() as client:
+            reply = delete_history_of(client, record)
+    finally:
+        node.stop()
+        redis.stop()
+
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["deleted"] == {"tasks": 1, "files": record["result"], "files_left": []}
+    assert not images_on_disk(node) & {Path(url).name for url in record["result"]}
+
+
+def test_deleting_history_while_redis_is_away_deletes_nothing_and_says_why(tmp_path):
+    (tmp_path / "redis").mkdir()
+    redis = start_redis(tmp_path / "redis")
+    node = start_server(tmp_path, flags=cluster_flags(redis, "cut-off"), env=STEPS_ENV)
+    try:
+        with node.client() as client:
+            record = wait_for_end(client, submit(client, steps=2))
+            redis.stop()
+            refused = delete_history_of(client, record)
+            still = client.get(f"/tasks/{record['task_id']}")
+    finally:
+        node.stop()
+
+    assert refused.status_code == 503
+    assert "Redis" in refused.json()["detail"]
+    assert (still.status_code, still.json()["task_status"]) == (200, "finished")
+    assert {Path(url).name for url in record["result"]} <= images_on_disk(node)
+
+
+def test_without_a_cluster_a_node_sharing_history_removes_only_its_own_images(
+        postgres, tmp_path):
+    database = ["--api-database-url", postgres.new_database()]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    node_a = start_server(tmp_path / "a", flags=[*database, "--api-node-name", "a"], env=STEPS_ENV)
+    node_b = start_server(tmp_path / "b", flags=[*database, "--api-node-name", "b"], env=STEPS_ENV)
+    try:
+        with node_b.client() as client:
+            record = wait_for_end(client, submit(client, steps=2))
+        with node_a.client() as client:
+            reply = delete_history_of(client, record)
+    finally:
+        node_a.stop()
+        node_b.stop()
+
+    made = [urlsplit(url).path for url in record["result"]]
+    deleted = reply.json()["deleted"]
+    assert (deleted["tasks"], deleted["files"]) == (1, [])
+    assert [(left["node"], left["files"]) for left in deleted["files_left"]] == [("b", made)]
+    assert {Path(path).name for path in made} <= images_on_disk(node_b)
 
 
 def click_generate_and_ignore_the_answer(server: FooocusServer) -> None:

@@ -1,16 +1,21 @@
 """A worker preview becomes a small JPEG data URI, encoded once."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import sys
+import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "extension"))
 from fooocus_api.preview import MAX_SIDE, Preview  # noqa: E402
+from fooocus_api.task import Task  # noqa: E402
+from fooocus_server import wait_until  # noqa: E402
 
 
 def decoded(data_uri: str) -> Image.Image:
@@ -78,3 +83,32 @@ def test_the_preview_is_encoded_once_and_the_array_let_go():
 
     assert preview.data_uri() is first
     assert preview._image is None
+
+
+def test_a_preview_that_cannot_be_encoded_is_left_out_and_nothing_raises(caplog):
+    preview = Preview(np.zeros((0, 0, 3), dtype=np.uint8))
+
+    assert preview.data_uri() is None
+    assert preview.data_uri() is None
+    assert "could not be encoded" in caplog.text
+
+
+def test_a_stream_waiting_on_a_task_whose_preview_cannot_be_encoded_gets_the_update_without_it():
+    # The worker thread encodes while a stream waits; a bad image must not reach Fooocus's worker.
+    task = Task(fooocus_task=SimpleNamespace(yields=[]))
+    woke = threading.Event()
+
+    def stream() -> None:
+        asyncio.run(task.changed.wait(task.changed.version))
+        woke.set()
+
+    waiting = threading.Thread(target=stream)
+    waiting.start()
+    assert wait_until(lambda: task.changed.awaited, timeout=5)
+
+    task.report(40, "Sampling step 2/5 ...", np.zeros((0, 0, 3), dtype=np.uint8))
+
+    waiting.join(timeout=5)
+    assert woke.is_set()
+    [update] = task.updates_since(0)
+    assert (update.progress, update.preview.data_uri()) == (40, None)

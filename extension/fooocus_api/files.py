@@ -40,15 +40,14 @@ class FileRoots:
     def result_file(self, url_path: str) -> Path | None:
         return _existing_image_inside(self.results, url_path)
 
-    def delete_results(self, urls: list[str], base_url: str = "") -> list[str]:
-        """Remove the result files that `urls` name under this root (with `base_url` in
-        front, a cluster node's own URLs); the URLs whose file was removed."""
+    def delete_results(self, urls: list[str]) -> list[str]:
+        """Remove the result files that `urls` name under this root; the URLs whose file
+        was removed. Only the part after `/outputs/` counts, so a URL of this machine
+        from any time (relative, or with whatever base URL it had) finds its file."""
         removed = []
         for url in urls:
-            if base_url and not url.startswith(base_url):
-                continue
-            relative = url.removeprefix(base_url).removeprefix(OUTPUTS_PREFIX)
-            path = self.result_file(relative)
+            before, prefix, relative = url.partition(OUTPUTS_PREFIX)
+            path = self.result_file(relative) if prefix else None
             if path is not None:
                 path.unlink(missing_ok=True)
                 removed.append(url)

@@ -12,6 +12,7 @@ import importlib
 import logging
 import re
 
+from .console import configure_logging
 from .options import APIOptions
 
 logger = logging.getLogger("fooocus_api")
@@ -26,6 +27,7 @@ def worker_source(source: str) -> str:
     """Fooocus's worker module as this node should run it."""
     if runs_worker():
         return source
+    configure_logging()  # this runs before the service starts, which would do it
     starts = WORKER_START.findall(source)
     if len(starts) != 1:
         logger.warning("cluster gateway: found %d worker-thread starts in %s where 2.5.5 has "

@@ -56,7 +56,8 @@ class HistoryStore(Protocol):
 
     def delete_between(self, start_mills: int, end_mills: int) -> list[Record]:
         """Delete the ended tasks queued in [start, end], after every write queued
-        before; the records deleted. Raises HistoryUnavailable if that failed."""
+        before; the records deleted, each with the `node` that wrote it. Raises
+        HistoryUnavailable if that failed."""
 
     def undelivered_webhooks(self, tries: int) -> list[Record]:
         """This node's ended tasks whose webhook was never sent, or was cut off."""
@@ -176,6 +177,14 @@ def record_from_row(row: tuple[Any, ...]) -> Record:
         if record[column] is not None:
             record[column] = json.loads(record[column])
     return record
+
+
+DELETED_COLUMNS = (*COLUMNS, "node")
+
+
+def deleted_record_from_row(row: tuple[Any, ...]) -> Record:
+    """A row selected as DELETED_COLUMNS: the record, and the node that wrote it."""
+    return {**record_from_row(row[:-1]), "node": row[-1]}
 
 
 def sorted_newest_first(records: list[Record]) -> list[Record]:

@@ -22,8 +22,9 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .history import (COLUMNS, UNFINISHED, HistoryUnavailable, Record, Write, Writer,
-                      ended_between, record_from_row, row_values, sorted_newest_first)
+from .history import (COLUMNS, DELETED_COLUMNS, UNFINISHED, HistoryUnavailable, Record, Write,
+                      Writer, deleted_record_from_row, ended_between, record_from_row,
+                      row_values, sorted_newest_first)
 
 logger = logging.getLogger("fooocus_api")
 
@@ -125,9 +126,10 @@ class PostgresHistory:
         deleted: list[Record] = []
 
         def write(connection: Any) -> None:
-            rows = connection.execute(f"DELETE FROM tasks {where} RETURNING {', '.join(COLUMNS)}",
-                                      parameters).fetchall()
-            deleted.extend(sorted_newest_first([record_from_row(row) for row in rows]))
+            rows = connection.execute(
+                f"DELETE FROM tasks {where} RETURNING {', '.join(DELETED_COLUMNS)}",
+                parameters).fetchall()
+            deleted.extend(sorted_newest_first([deleted_record_from_row(row) for row in rows]))
 
         self._writer.run(write)
         return deleted

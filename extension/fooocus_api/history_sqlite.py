@@ -17,8 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .history import (COLUMNS, UNFINISHED, HistoryUnavailable, Record, Write, Writer,
-                      ended_between, record_from_row, row_values, sorted_newest_first)
+from .history import (COLUMNS, DELETED_COLUMNS, UNFINISHED, HistoryUnavailable, Record, Write,
+                      Writer, deleted_record_from_row, ended_between, record_from_row,
+                      row_values, sorted_newest_first)
 
 logger = logging.getLogger("fooocus_api")
 
@@ -92,10 +93,10 @@ class SQLiteHistory:
         deleted: list[Record] = []
 
         def write(connection: sqlite3.Connection) -> None:
-            rows = connection.execute(f"SELECT {', '.join(COLUMNS)} FROM tasks {where}",
+            rows = connection.execute(f"SELECT {', '.join(DELETED_COLUMNS)} FROM tasks {where}",
                                       parameters).fetchall()
             connection.execute(f"DELETE FROM tasks {where}", parameters)
-            deleted.extend(record_from_row(row) for row in rows)
+            deleted.extend(deleted_record_from_row(row) for row in rows)
 
         self._writer.run(write)
         return deleted

@@ -4,11 +4,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import logging
 import threading
 from typing import Any
 
 import numpy as np
 from PIL import Image
+
+logger = logging.getLogger("fooocus_api")
 
 JPEG_QUALITY = 85
 MAX_SIDE = 384
@@ -27,18 +30,29 @@ class Preview:
         preview._data_uri = data_uri
         return preview
 
-    def data_uri(self) -> str:
-        """The preview as a JPEG data URI; blocking, so call it from a thread."""
+    def data_uri(self) -> str | None:
+        """The preview as a JPEG data URI, or None when the image cannot be encoded (a
+        preview is only shown, so its task goes on without it); blocking, so call it
+        from a thread."""
         with self._lock:
-            if self._data_uri is None:
-                self._data_uri = _encode(self._image)
+            if self._image is not None:
+                self._data_uri = _encoded_or_none(self._image)
                 self._image = None
             return self._data_uri
 
-    async def encoded(self) -> str:
-        if self._data_uri is not None:
+    async def encoded(self) -> str | None:
+        if self._image is None:
             return self._data_uri
         return await asyncio.to_thread(self.data_uri)
+
+
+def _encoded_or_none(image: Any) -> str | None:
+    try:
+        return _encode(image)
+    except Exception as error:  # whatever the worker yielded, it must not stop the task
+        logger.warning("a preview image could not be encoded and is left out: %s (%r)",
+                       error, getattr(image, "shape", type(image).__name__))
+        return None
 
 
 def _encode(image: Any) -> str:

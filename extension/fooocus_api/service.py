@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,6 +12,7 @@ from .engine import Engine
 from .files import FileRoots
 from .history import HistoryStore, HistoryUnavailable, open_history
 from .images import ImageSources
+from .console import configure_logging
 from .options import APIOptions
 from .outbound import OutboundPolicy
 from .records import public_record
@@ -141,15 +141,3 @@ def current() -> APIService:
     if _service is None:
         raise RuntimeError("the API service has not started")
     return _service
-
-
-def configure_logging() -> None:
-    """Give the plugin's logger a console handler; Fooocus configures none."""
-    plugin_logger = logging.getLogger("fooocus_api")
-    if plugin_logger.handlers:
-        return
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("[API] %(message)s"))
-    plugin_logger.addHandler(handler)
-    plugin_logger.setLevel(logging.INFO)
-    plugin_logger.propagate = False

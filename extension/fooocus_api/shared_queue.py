@@ -168,18 +168,14 @@ class SharedQueue:
 
     def keep_mine(self, redis: Any) -> None:
         """Reset the idle time of this node's entries: they are not orphans."""
-        mine = redis.xpending_range(QUEUE, WORKERS_GROUP, min="-", max="+", count=100,
-                                    consumername=self._node)
-        ids = [item["message_id"] for item in mine]
+        ids = [item["message_id"] for item in self._pending(redis, consumername=self._node)]
         if ids:
             redis.xclaim(QUEUE, WORKERS_GROUP, self._node, 0, ids, justid=True)
 
     def leftovers(self, redis: Any) -> list[Entry]:
         """Entries this node's name holds from before it (re)started."""
-        mine = redis.xpending_range(QUEUE, WORKERS_GROUP, min="-", max="+", count=100,
-                                    consumername=self._node)
         entries = []
-        for item in mine:
+        for item in self._pending(redis, consumername=self._node):
             for entry_id, fields in redis.xrange(QUEUE, min=item["message_id"],
                                                  max=item["message_id"]):
                 entries.append(Entry(entry_id, fields))
@@ -188,10 +184,8 @@ class SharedQueue:
         return entries
 
     def claim_orphans(self, redis: Any, idle_mills: int) -> list[Orphan]:
-        stale = redis.xpending_range(QUEUE, WORKERS_GROUP, min="-", max="+", count=100,
-                                     idle=idle_mills)
         orphans = []
-        for item in stale:
+        for item in self._pending(redis, idle=idle_mills):
             node = item["consumer"]
             if node == self._node or redis.exists(heartbeat_key(node)):
                 continue
@@ -203,6 +197,18 @@ class SharedQueue:
                 else:
                     self.ack(entry_id)
         return orphans
+
+    def _pending(self, redis: Any, **which: Any) -> list[dict[str, Any]]:
+        """Entries taken and not yet acknowledged; none when Redis came back without its
+        data (no persistence), in which case the queue starts anew."""
+        try:
+            return redis.xpending_range(QUEUE, WORKERS_GROUP, min="-", max="+", count=100,
+                                        **which)
+        except Exception as error:  # redis.ResponseError
+            if "NOGROUP" not in str(error):
+                raise
+            self.create_group(redis)
+            return []
 
     def give_up(self, redis: Any, task_id: str, node: str) -> bool:
         """True when this call ended a UI task that `node` held (so this node reports it)."""

@@ -176,7 +176,7 @@ class EventPublisher:
             if update.final:
                 commands.append(self._end(task))
                 break
-            preview = update.preview.data_uri() if number == newest_preview else ""
+            preview = (update.preview.data_uri() or "") if number == newest_preview else ""
             commands.append(_update_command(task.task_id, update, preview))
         return commands
 

@@ -85,15 +85,16 @@ async def _delete_history(window: tuple[int, int], service: APIService, base: st
                                                 "end_at); nothing was deleted"}]},
                             status_code=422)
 
+    if service.cluster is not None:
+        # Fail before deleting anything, rather than leave images nobody is told about.
+        await run_in_threadpool(service.cluster.check_reachable)
     deleted = await run_in_threadpool(service.history.delete_between, start, end)
     task_ids = [record["task_id"] for record in deleted]
     service.tasks.forget(task_ids)
-    if service.cluster is not None:
-        await run_in_threadpool(service.cluster.forget, task_ids)
     files = await run_in_threadpool(_delete_results, deleted, service)
     logger.info("deleted %d history record(s) and %d image(s)", len(deleted),
                 len(files["removed"]))
-    return JSONResponse({"history": [public_record(row, base) for row in deleted],
+    return JSONResponse({"history": [_without_node(public_record(row, base)) for row in deleted],
                          "current": [], "pending": [],
                          "deleted": {"tasks": len(deleted), "files": files["removed"],
                                      "files_left": files["left"]}})
@@ -101,10 +102,28 @@ async def _delete_history(window: tuple[int, int], service: APIService, base: st
 
 def _delete_results(records: list[dict[str, Any]], service: APIService) -> dict[str, Any]:
     """Each result file removed by the node that holds it (in a cluster, others are asked)."""
-    urls = [url for record in records for url in record["result"]]
-    if service.cluster is None:
-        return {"removed": service.files.delete_results(urls), "left": []}
-    return service.cluster.delete_results(records)
+    if service.cluster is not None:
+        service.cluster.forget([record["task_id"] for record in records])
+        return service.cluster.delete_results(records)
+    shared = bool(service.options.database_url)
+    own, others = [], []
+    for record in records:
+        mine = not shared or record["node"] == service.history.node
+        (own if mine else others).append(record)
+    return {"removed": service.files.delete_results([url for record in own
+                                                      for url in record["result"]]),
+            "left": [made_elsewhere(record) for record in others if record["result"]]}
+
+
+def made_elsewhere(record: dict[str, Any]) -> dict[str, Any]:
+    return {"node": record["node"], "base_url": None, "files": record["result"],
+            "reason": f"made by node {record['node'] or '(unnamed)'}; without --api-cluster a "
+                      "node removes only its own images"}
+
+
+def _without_node(record: dict[str, Any]) -> dict[str, Any]:
+    record.pop("node", None)  # a history record on the wire has no node (see GET /tasks)
+    return record
 
 
 class TimeError(ValueError):
