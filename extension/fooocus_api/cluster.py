@@ -22,13 +22,14 @@ import time
 from typing import Any
 
 from .engine import Engine
-from .files import OUTPUTS_PREFIX, FileRoots
+from .files import FileRoots
 from .history import HistoryStore
 from .images import ImageSources
-from .node_control import NodeControl, NodeUnresponsive
+from .node_control import NodeControl
 from .options import APIOptions
 from .redis_link import (HELD, ClusterUnavailable, RedisLink, events_key, heartbeat_key,
                          state_key)
+from .result_removal import ClusterRemoval
 from .remote_task import RemoteTask, TaskFollower
 from .shared_queue import Entry, Orphan, SharedQueue
 from .task import Task, TaskStatus, final_message, now_mills
@@ -51,20 +52,20 @@ class Cluster:
         self.node = options.node_name or default_node_name(engine.args)
         self.base_url = options.base_url or default_base_url(engine.args)
         self.runs_worker = options.runs_worker
-        self._shared_history = bool(options.database_url)
         self._timeout = options.cluster_timeout
         self._engine = engine
         self._tasks = tasks
         self._history = history
         self._webhooks = webhooks
         self._sources = sources
-        self._files = files
         self._link = RedisLink(options.cluster_url or "")
         self._queue = SharedQueue(self._link, self.node)
         self._follower = TaskFollower(self._link)
         self._publisher = EventPublisher(self._link, self.node, self.base_url, self._published_end)
         self._control = NodeControl(self._link, self.node, tasks, self._publisher.record_of,
-                                    self._delete_own_results)
+                                    files.delete_results)
+        self._removal = ClusterRemoval(self._link, self.node, self.base_url,
+                                       bool(options.database_url), files, self._control)
         self._lock = threading.Lock()
         self._entries: dict[str, str] = {}
         tasks.on_queued(self._watch)
@@ -272,38 +273,7 @@ class Cluster:
         self._link.now(lambda redis: redis.ping())
 
     def delete_results(self, records: list[dict[str, Any]]) -> dict[str, Any]:
-        """Remove the records' result files, each on the node that holds it: the node whose
-        base URL the file's URL carries, or for a URL from before the cluster (`/outputs/...`)
-        the node that wrote the record. Files of a node that is not running, or does not
-        answer, are listed under `left` with the reason."""
-        try:
-            nodes = self._link.now(self._nodes_by_base_url)
-        except ClusterUnavailable:
-            nodes = {}
-        removed: list[str] = []
-        left: list[dict[str, Any]] = []
-        for (node, base_url), urls in self._by_holder(records, nodes).items():
-            try:
-                removed += self._delete_on(node, base_url, urls)
-            except (NodeUnresponsive, ClusterUnavailable) as error:
-                logger.warning("cluster: %d result file(s) left on %s: %s", len(urls),
-                               node or base_url, error)
-                left.append({"node": node, "base_url": base_url or None, "files": urls,
-                             "reason": str(error)})
-        return {"removed": removed, "left": left}
-
-    def _by_holder(self, records: list[dict[str, Any]],
-                   nodes: dict[str, str]) -> dict[tuple[str | None, str], list[str]]:
-        holders: dict[tuple[str | None, str], list[str]] = {}
-        for record in records:
-            for url in record["result"]:
-                base_url = url.partition(OUTPUTS_PREFIX)[0]
-                if base_url:
-                    node = self.node if base_url == self.base_url else nodes.get(base_url)
-                else:  # kept from before the cluster: on the machine that wrote the record
-                    node = record["node"] if self._shared_history else self.node
-                holders.setdefault((node, base_url), []).append(url)
-        return holders
+        return self._removal.remove(records)
 
     def forget(self, task_ids: list[str]) -> None:
         """Drop ended tasks' live state and events (their history records were deleted)."""
@@ -318,25 +288,6 @@ class Cluster:
         except ClusterUnavailable as error:
             logger.warning("cluster: %d deleted task(s) stay readable through Redis until "
                            "their state expires (at most an hour): %s", len(task_ids), error)
-
-    def _nodes_by_base_url(self, redis: Any) -> dict[str, str]:
-        keys = list(redis.scan_iter(match=heartbeat_key("*"), count=1000))
-        bases = redis.mget(keys) if keys else []
-        return {base: key.removeprefix(heartbeat_key("")) for key, base in zip(keys, bases)
-                if base}
-
-    def _delete_on(self, node: str | None, base_url: str, urls: list[str]) -> list[str]:
-        if node == self.node:
-            return self._delete_own_results(urls)
-        if not node:
-            raise NodeUnresponsive(f"no running node serves {base_url or 'them'}; the files "
-                                   "stay where they are")
-        if not self._link.now(lambda redis: redis.exists(heartbeat_key(node))):
-            raise NodeUnresponsive(f"node {node} is not running; its files stay there")
-        return self._control.ask_to_delete(node, urls)
-
-    def _delete_own_results(self, urls: list[str]) -> list[str]:
-        return self._files.delete_results(urls)
 
     # -- reading -----------------------------------------------------------------------------
 

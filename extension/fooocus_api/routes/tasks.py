@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from ..records import public_record
 from ..redis_link import ClusterUnavailable
+from ..result_removal import remove_local
 from ..service import APIService
 from ..task import Task
 from ..task_queue import TaskConflict, TaskNotFound
@@ -105,20 +106,8 @@ def _delete_results(records: list[dict[str, Any]], service: APIService) -> dict[
     if service.cluster is not None:
         service.cluster.forget([record["task_id"] for record in records])
         return service.cluster.delete_results(records)
-    shared = bool(service.options.database_url)
-    own, others = [], []
-    for record in records:
-        mine = not shared or record["node"] == service.history.node
-        (own if mine else others).append(record)
-    return {"removed": service.files.delete_results([url for record in own
-                                                      for url in record["result"]]),
-            "left": [made_elsewhere(record) for record in others if record["result"]]}
-
-
-def made_elsewhere(record: dict[str, Any]) -> dict[str, Any]:
-    return {"node": record["node"], "base_url": None, "files": record["result"],
-            "reason": f"made by node {record['node'] or '(unnamed)'}; without --api-cluster a "
-                      "node removes only its own images"}
+    return remove_local(records, service.files, service.history.node,
+                        shared_history=bool(service.options.database_url))
 
 
 def _without_node(record: dict[str, Any]) -> dict[str, Any]:
