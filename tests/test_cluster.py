@@ -222,6 +222,25 @@ def test_images_of_a_node_that_is_gone_are_listed_as_left_when_history_is_delete
     assert deleted["files_left"][0]["reason"]
 
 
+
+def test_an_image_gone_from_its_nodes_disk_is_listed_as_left_when_history_is_deleted(
+        gateway, cluster):
+    record = wait_for_end(gateway, submit(gateway, steps=2))
+    maker = cluster.workers[record["node"]]
+    other = next(node for name, node in cluster.workers.items() if name != record["node"])
+    for image in (maker.checkout / "outputs").rglob(Path(urlsplit(record["result"][0]).path).name):
+        image.unlink()
+
+    with other.client() as client:
+        reply = delete_history_of(client, record)
+
+    assert reply.status_code == 200, reply.text
+    deleted = reply.json()["deleted"]
+    assert (deleted["tasks"], deleted["files"]) == (1, [])
+    assert [(left["node"], left["files"]) for left in deleted["files_left"]] == \
+        [(record["node"], record["result"])]
+    assert f"node {record['node']}'s disk" in deleted["files_left"][0]["reason"]
+
 # -- replies through the gateway -----------------------------------------------------------
 
 def test_stream_through_the_gateway_of_a_task_running_on_a_worker(gateway, cluster):
@@ -483,43 +502,71 @@ def images_on_disk(server: FooocusServer) -> set[str]:
     return {path.name for path in (server.checkout / "outputs").rglob("*.png")}
 
 
-def test_images_made_before_a_node_joined_the_cluster_are_removed_with_their_history(tmp_path):
+@pytest.fixture
+def own_redis(tmp_path: Path):
     (tmp_path / "redis").mkdir()
     redis = start_redis(tmp_path / "redis")
-    node = start_server(tmp_path, env=STEPS_ENV)
+    yield redis
+    redis.stop()
+
+
+def made_then_deleted(folder: Path, flags: list[str],
+                      flags_after_restart: list[str]) -> tuple[dict, httpx.Response, set[str]]:
+    """A task run on a node started with `flags`, its history deleted after the node
+    restarted with `flags_after_restart`: the record, the reply, the images left on disk."""
+    node = start_server(folder, flags=flags, env=STEPS_ENV)
     try:
         with node.client() as client:
             record = wait_for_end(client, submit(client, steps=2))
-        node = restarted(node, cluster_flags(redis, "joined"))
+        node = restarted(node, flags_after_restart)
         with node.client() as client:
             reply = delete_history_of(client, record)
     finally:
         node.stop()
-        redis.stop()
-
-    assert reply.status_code == 200, reply.text
-    made = [urlsplit(url).path for url in record["result"]]
-    assert reply.json()["deleted"] == {"tasks": 1, "files": made, "files_left": []}
-    assert not images_on_disk(node) & {Path(path).name for path in made}
+    return record, reply, images_on_disk(node)
 
 
-def test_images_made_in_a_cluster_are_removed_after_the_node_left_it(tmp_path):
-    (tmp_path / "redis").mkdir()
-    redis = start_redis(tmp_path / "redis")
-    node = start_server(tmp_path, flags=cluster_flags(redis, "leaving"), env=STEPS_ENV)
-    try:
-        with node.client() as client:
-            record = wait_for_end(client, submit(client, steps=2))
-        node = restarted(node, [])
-        with node.client() as client:
-            reply = delete_history_of(client, record)
-    finally:
-        node.stop()
-        redis.stop()
-
+def assert_removed_with_the_history(record: dict, reply: httpx.Response,
+                                    on_disk: set[str]) -> None:
     assert reply.status_code == 200, reply.text
     assert reply.json()["deleted"] == {"tasks": 1, "files": record["result"], "files_left": []}
-    assert not images_on_disk(node) & {Path(url).name for url in record["result"]}
+    assert not on_disk & {Path(url).name for url in record["result"]}
+
+
+def test_images_made_before_a_node_joined_the_cluster_are_removed_with_their_history(
+        tmp_path, own_redis):
+    assert_removed_with_the_history(
+        *made_then_deleted(tmp_path, [], cluster_flags(own_redis, "joined")))
+
+
+def test_images_made_in_a_cluster_are_removed_after_the_node_left_it(tmp_path, own_redis):
+    assert_removed_with_the_history(
+        *made_then_deleted(tmp_path, cluster_flags(own_redis, "leaving"), []))
+
+
+def test_images_are_removed_by_the_node_that_made_them_after_its_address_changed(
+        tmp_path, own_redis):
+    # The node announces another address; no running node announces the one in the URLs.
+    moved = [*cluster_flags(own_redis, "moved"), "--api-base-url", "http://localhost"]
+    record, reply, on_disk = made_then_deleted(tmp_path, cluster_flags(own_redis, "moved"), moved)
+
+    assert record["result"][0].startswith("http://127.0.0.1:")
+    assert_removed_with_the_history(record, reply, on_disk)
+
+
+def test_a_redis_that_loses_its_data_while_the_node_waits_for_work_is_taken_in_stride(
+        tmp_path, own_redis):
+    node = start_server(tmp_path, flags=cluster_flags(own_redis, "flushed"), env=STEPS_ENV)
+    try:
+        with node.client() as client:
+            wait_for_end(client, submit(client, steps=2))
+            own_redis.client().flushall()  # the idle node is blocked reading the queue
+            after = wait_for_end(client, submit(client, steps=2), timeout=30)
+    finally:
+        node.stop()
+
+    assert after["task_status"] == "finished"
+    assert "Traceback" not in node.log
 
 
 def test_deleting_history_while_redis_is_away_deletes_nothing_and_says_why(tmp_path):
@@ -557,11 +604,11 @@ def test_without_a_cluster_a_node_sharing_history_removes_only_its_own_images(
         node_a.stop()
         node_b.stop()
 
-    made = [urlsplit(url).path for url in record["result"]]
     deleted = reply.json()["deleted"]
     assert (deleted["tasks"], deleted["files"]) == (1, [])
-    assert [(left["node"], left["files"]) for left in deleted["files_left"]] == [("b", made)]
-    assert {Path(path).name for path in made} <= images_on_disk(node_b)
+    assert [(left["node"], left["files"]) for left in deleted["files_left"]] == \
+        [("b", [url.replace(node_b.url, node_a.url) for url in record["result"]])]
+    assert {Path(url).name for url in record["result"]} <= images_on_disk(node_b)
 
 
 def click_generate_and_ignore_the_answer(server: FooocusServer) -> None:

@@ -213,6 +213,15 @@ def test_end_at_defaults_to_now(client, four_tasks):
         "after", "first", "second"]
 
 
+def test_a_naive_window_from_the_first_to_the_last_day_of_the_calendar_holds_every_task(
+        client, four_tasks):
+    # The server's zone is ahead of UTC, so year 1 at midnight local is before datetime's range.
+    listed = history_ids(client, start_at="0001-01-01T00:00:00", end_at="9999-12-31T23:59:59",
+                         page_size=100)
+
+    assert {record["task_id"] for record in four_tasks.values()} <= set(listed)
+
+
 def test_malformed_start_at_is_a_422_naming_start_at(client):
     reply = history(client, start_at="yesterday")
 
@@ -265,9 +274,25 @@ def test_delete_reply_lists_the_records_and_images_it_deleted(deletion):
     assert reply.status_code == 200
     body = reply.json()
     assert [deleted["task_id"] for deleted in body["history"]] == [record["task_id"]]
-    assert body["deleted"]["tasks"] == 1
-    assert sorted(body["deleted"]["files"]) == sorted(urlsplit(url).path
-                                                      for url in record["result"])
+    assert body["deleted"] == {"tasks": 1, "files": record["result"], "files_left": []}
+
+
+def test_an_image_already_gone_from_disk_is_listed_as_left_when_history_is_deleted(
+        client, server):
+    record = run(client, unique("image removed by hand"))
+    wait_stored(server, record["task_id"], "finished")
+    url_file(server, record["result"][0]).unlink()
+    queued = record["in_queue_mills"]
+
+    reply = client.get("/tasks", params={"action": "delete", "start_at": iso_z(queued - 1),
+                                         "end_at": iso_z(queued + 1)})
+
+    assert reply.status_code == 200, reply.text
+    deleted = reply.json()["deleted"]
+    assert (deleted["tasks"], deleted["files"]) == (1, [])
+    assert [left["files"] for left in deleted["files_left"]] == [record["result"]]
+    assert "disk" in deleted["files_left"][0]["reason"]
+    assert client.get(f"/tasks/{record['task_id']}").status_code == 404
 
 
 def test_deleted_task_is_a_404_and_gone_from_the_database(deletion, client, server):

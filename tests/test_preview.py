@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import logging
 import sys
 import threading
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "extension"))
+from fooocus_api import preview as preview_module  # noqa: E402
 from fooocus_api.preview import MAX_SIDE, Preview  # noqa: E402
 from fooocus_api.task import Task  # noqa: E402
 from fooocus_server import wait_until  # noqa: E402
@@ -85,12 +87,25 @@ def test_the_preview_is_encoded_once_and_the_array_let_go():
     assert preview._image is None
 
 
-def test_a_preview_that_cannot_be_encoded_is_left_out_and_nothing_raises(caplog):
+def test_a_preview_that_cannot_be_encoded_is_left_out_and_nothing_raises(caplog, monkeypatch):
+    monkeypatch.setattr(preview_module, "_encode_failed", threading.Event())
+    caplog.set_level(logging.DEBUG, logger="fooocus_api")
     preview = Preview(np.zeros((0, 0, 3), dtype=np.uint8))
 
     assert preview.data_uri() is None
     assert preview.data_uri() is None
     assert "could not be encoded" in caplog.text
+
+
+def test_only_the_first_preview_that_cannot_be_encoded_is_a_warning(caplog, monkeypatch):
+    monkeypatch.setattr(preview_module, "_encode_failed", threading.Event())
+    caplog.set_level(logging.DEBUG, logger="fooocus_api")
+
+    for _ in range(3):
+        Preview(np.zeros((0, 0, 3), dtype=np.uint8)).data_uri()
+
+    levels = [record.levelname for record in caplog.records if "encoded" in record.message]
+    assert levels == ["WARNING", "DEBUG", "DEBUG"]
 
 
 def test_a_stream_waiting_on_a_task_whose_preview_cannot_be_encoded_gets_the_update_without_it():

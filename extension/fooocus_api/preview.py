@@ -46,12 +46,19 @@ class Preview:
         return await asyncio.to_thread(self.data_uri)
 
 
+_encode_failed = threading.Event()
+
+
 def _encoded_or_none(image: Any) -> str | None:
     try:
         return _encode(image)
     except Exception as error:  # whatever the worker yielded, it must not stop the task
-        logger.warning("a preview image could not be encoded and is left out: %s (%r)",
-                       error, getattr(image, "shape", type(image).__name__))
+        # Every step of a task may yield one: the first is a warning, later ones detail.
+        level = logging.DEBUG if _encode_failed.is_set() else logging.WARNING
+        _encode_failed.set()
+        logger.log(level, "a preview image could not be encoded and is left out: %s (%r); "
+                   "further ones are logged at DEBUG", error,
+                   getattr(image, "shape", type(image).__name__))
         return None
 
 

@@ -3,13 +3,15 @@
 A record's result URLs say where its images are: `/outputs/...` on the machine that
 wrote the record, or, in a cluster, the base URL of the node that made them. A
 node removes its own files; in a cluster it asks the holding node through that
-node's control stream. Images it cannot reach are reported, never dropped silently:
-each removal answers `{"removed": [urls], "left": [{node, base_url, files, reason}]}`.
+node's control stream. Images it cannot reach, or that are not on the holder's
+disk, are reported, never dropped silently: each removal answers
+`{"removed": [urls], "left": [{node, base_url, files, reason}]}`.
 """
 from __future__ import annotations
 
 import logging
-from typing import Any
+from functools import partial
+from typing import Any, Callable
 
 from .files import OUTPUTS_PREFIX, FileRoots
 from .node_control import NodeControl, NodeUnresponsive
@@ -19,24 +21,55 @@ logger = logging.getLogger("fooocus_api")
 
 Record = dict[str, Any]
 Removal = dict[str, Any]
+Holder = tuple[str | None, str]  # (node name, base URL the files' URLs carry)
 
 
 def remove_local(records: list[Record], files: FileRoots, node: str,
                  shared_history: bool) -> Removal:
     """Outside a cluster: this machine's images go; with a history shared with other
-    nodes, theirs are listed as left (this node cannot reach them)."""
-    own: list[Record] = []
-    others: list[Record] = []
+    nodes, theirs are listed as left, one entry per node (this node cannot reach them)."""
+    removal = _Removal()
+    by_node: dict[str, list[str]] = {}
     for record in records:
-        (own if not shared_history or record["node"] == node else others).append(record)
-    return {"removed": files.delete_results([url for record in own for url in record["result"]]),
-            "left": [_made_elsewhere(record) for record in others if record["result"]]}
+        holder = record["node"] if shared_history else node
+        by_node.setdefault(holder, []).extend(record["result"])
+    for holder, urls in by_node.items():
+        if holder == node:
+            removal.run((node, ""), urls, files.delete_results)
+        elif urls:
+            removal.leave((holder, ""), urls,
+                          f"made by node {holder or '(unnamed)'}; without --api-cluster a "
+                          "node removes only its own images")
+    return removal.answer()
 
 
-def _made_elsewhere(record: Record) -> dict[str, Any]:
-    return {"node": record["node"], "base_url": None, "files": record["result"],
-            "reason": f"made by node {record['node'] or '(unnamed)'}; without --api-cluster a "
-                      "node removes only its own images"}
+class _Removal:
+    """The files removed so far and those left, with why."""
+
+    def __init__(self) -> None:
+        self.removed: list[str] = []
+        self.left: list[dict[str, Any]] = []
+
+    def run(self, holder: Holder, urls: list[str],
+            delete: Callable[[list[str]], list[str]]) -> None:
+        """`delete` removes what it finds; what it did not find is left, with the reason."""
+        done = delete(urls)
+        self.removed += done
+        found = set(done)
+        missing = [url for url in urls if url not in found]
+        if missing:
+            self.leave(holder, missing, f"not on node {holder[0] or '(unnamed)'}'s disk "
+                                        "(already removed, or never saved there)")
+
+    def leave(self, holder: Holder, urls: list[str], reason: str) -> None:
+        node, base_url = holder
+        logger.warning("%d result file(s) not removed (%s): %s", len(urls),
+                       node or base_url or "this node", reason)
+        self.left.append({"node": node, "base_url": base_url or None, "files": urls,
+                          "reason": reason})
+
+    def answer(self) -> Removal:
+        return {"removed": self.removed, "left": self.left}
 
 
 class ClusterRemoval:
@@ -50,44 +83,38 @@ class ClusterRemoval:
         self._control = control
 
     def remove(self, records: list[Record]) -> Removal:
-        """Each file on the node whose base URL its URL carries, or for a URL from before
-        the cluster (`/outputs/...`) on the node that wrote the record. Files of a node
-        that is not running, or does not answer, are listed under `left` with the reason."""
+        """Each file on the node whose base URL its URL carries; for a URL from before the
+        cluster (`/outputs/...`), or one whose base no running node announces, on the
+        node that wrote the record. Files of a node that is not running, does not
+        answer or does not have them are listed under `left` with the reason."""
         try:
             nodes = self._link.now(_nodes_by_base_url)
         except ClusterUnavailable:
             nodes = {}
-        removed: list[str] = []
-        left: list[dict[str, Any]] = []
-        for (node, base_url), urls in self._by_holder(records, nodes).items():
+        removal = _Removal()
+        for holder, urls in self._by_holder(records, nodes).items():
             try:
-                removed += self._remove_on(node, base_url, urls)
+                removal.run(holder, urls, partial(self._remove_on, holder[0]))
             except (NodeUnresponsive, ClusterUnavailable) as error:
-                logger.warning("cluster: %d result file(s) left on %s: %s", len(urls),
-                               node or base_url, error)
-                left.append({"node": node, "base_url": base_url or None, "files": urls,
-                             "reason": str(error)})
-        return {"removed": removed, "left": left}
+                removal.leave(holder, urls, str(error))
+        return removal.answer()
 
-    def _by_holder(self, records: list[Record],
-                   nodes: dict[str, str]) -> dict[tuple[str | None, str], list[str]]:
-        holders: dict[tuple[str | None, str], list[str]] = {}
+    def _by_holder(self, records: list[Record], nodes: dict[str, str]) -> dict[Holder, list[str]]:
+        holders: dict[Holder, list[str]] = {}
         for record in records:
+            writer = record["node"] if self._shared_history else self._node
             for url in record["result"]:
                 base_url = url.partition(OUTPUTS_PREFIX)[0]
-                if base_url:
-                    node = self._node if base_url == self._base_url else nodes.get(base_url)
-                else:  # kept from before the cluster: on the machine that wrote the record
-                    node = record["node"] if self._shared_history else self._node
+                node = self._node if base_url and base_url == self._base_url \
+                    else nodes.get(base_url, writer)
                 holders.setdefault((node, base_url), []).append(url)
         return holders
 
-    def _remove_on(self, node: str | None, base_url: str, urls: list[str]) -> list[str]:
+    def _remove_on(self, node: str | None, urls: list[str]) -> list[str]:
         if node == self._node:
             return self._files.delete_results(urls)
         if not node:
-            raise NodeUnresponsive(f"no running node serves {base_url or 'them'}; the files "
-                                   "stay where they are")
+            raise NodeUnresponsive("no running node serves them; the files stay where they are")
         if not self._link.now(lambda redis: redis.exists(heartbeat_key(node))):
             raise NodeUnresponsive(f"node {node} is not running; its files stay there")
         return self._control.ask_to_delete(node, urls)

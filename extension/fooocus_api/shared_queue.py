@@ -135,9 +135,10 @@ class SharedQueue:
                 return redis.xreadgroup(WORKERS_GROUP, self._node, {QUEUE: ">"}, count=1,
                                         block=block_mills)
             except Exception as error:  # redis.ResponseError
-                if "NOGROUP" not in str(error):
+                if not _data_lost(error):
                     raise
-                # Redis came back without its data (no persistence): start the queue anew.
+                # Redis came back without its data (no persistence), or lost it while this
+                # read waited (FLUSHALL): start the queue anew.
                 self.create_group(redis)
                 return None
 
@@ -205,7 +206,7 @@ class SharedQueue:
             return redis.xpending_range(QUEUE, WORKERS_GROUP, min="-", max="+", count=100,
                                         **which)
         except Exception as error:  # redis.ResponseError
-            if "NOGROUP" not in str(error):
+            if not _data_lost(error):
                 raise
             self.create_group(redis)
             return []
@@ -239,3 +240,9 @@ class SharedQueue:
             if group["name"] == WORKERS_GROUP:
                 return group["last-delivered-id"]
         return "0-0"
+
+
+def _data_lost(error: Exception) -> bool:
+    """Redis's answer when the queue's stream or group is gone: NOGROUP, or UNBLOCKED
+    for a read that was waiting when the stream was deleted."""
+    return str(error).startswith(("NOGROUP", "UNBLOCKED"))

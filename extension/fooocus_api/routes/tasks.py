@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from ..records import public_record
+from ..records import absolute_url, public_record
 from ..redis_link import ClusterUnavailable
 from ..result_removal import remove_local
 from ..service import APIService
@@ -97,8 +97,10 @@ async def _delete_history(window: tuple[int, int], service: APIService, base: st
                 len(files["removed"]))
     return JSONResponse({"history": [_without_node(public_record(row, base)) for row in deleted],
                          "current": [], "pending": [],
-                         "deleted": {"tasks": len(deleted), "files": files["removed"],
-                                     "files_left": files["left"]}})
+                         "deleted": {"tasks": len(deleted),
+                                     "files": [absolute_url(url, base) for url in files["removed"]],
+                                     "files_left": [_with_full_urls(entry, base)
+                                                    for entry in files["left"]]}})
 
 
 def _delete_results(records: list[dict[str, Any]], service: APIService) -> dict[str, Any]:
@@ -108,6 +110,10 @@ def _delete_results(records: list[dict[str, Any]], service: APIService) -> dict[
         return service.cluster.delete_results(records)
     return remove_local(records, service.files, service.history.node,
                         shared_history=bool(service.options.database_url))
+
+
+def _with_full_urls(left: dict[str, Any], base: str) -> dict[str, Any]:
+    return {**left, "files": [absolute_url(url, base) for url in left["files"]]}
 
 
 def _without_node(record: dict[str, Any]) -> dict[str, Any]:
@@ -135,11 +141,20 @@ def parse_instant(field: str, text: str) -> int:
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
         if moment.tzinfo is None:
-            moment = moment.astimezone()
+            moment = _local(moment)
         return int(moment.timestamp() * 1000)
     except (ValueError, OverflowError, OSError):
         raise TimeError(field, f"'{text}' is not an ISO 8601 date and time this server "
                                "can place") from None
+
+
+def _local(moment: datetime) -> datetime:
+    """A naive time in the server's time zone; at the very ends of the calendar (year 1,
+    year 9999), where the zone cannot be looked up, taken as UTC."""
+    try:
+        return moment.astimezone()
+    except (OverflowError, OSError, ValueError):
+        return moment.replace(tzinfo=timezone.utc)
 
 
 @router.get("/tasks/{task_id}", summary="One task; with its preview while it runs")
