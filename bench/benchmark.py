@@ -171,14 +171,16 @@ def running_server(folder: Path, env: dict[str, str]) -> Iterator[FooocusServer]
 # -- one task, seen from the client -----------------------------------------------------------
 
 
-def run_task(client: httpx.Client, mode: str) -> float:
-    """Seconds from sending the request to seeing the result, in one reply mode."""
+def run_task(client: httpx.Client, mode: str, request: dict[str, Any] = BODY,
+             poll_seconds: float = 0.001, timeout: float = TASK_TIMEOUT) -> float:
+    """Seconds from sending the request to seeing the result, in one reply mode; an
+    async task is polled every `poll_seconds`."""
     extra, headers = MODES[mode]
-    body = {**BODY, **extra}
+    body = {**request, **extra}
     started = time.perf_counter()
     if mode == "async":
         task_id = client.post(GENERATE, json=body).json()["task_id"]
-        _poll_until_final(client, task_id, interval=0.001)
+        _poll_until_final(client, task_id, poll_seconds, timeout)
     elif mode == "stream":
         with client.stream("POST", GENERATE, json=body) as reply:
             for line in reply.iter_lines():
@@ -191,14 +193,15 @@ def run_task(client: httpx.Client, mode: str) -> float:
     return time.perf_counter() - started
 
 
-def _poll_until_final(client: httpx.Client, task_id: str, interval: float) -> dict[str, Any]:
-    deadline = time.monotonic() + TASK_TIMEOUT
+def _poll_until_final(client: httpx.Client, task_id: str, interval: float,
+                      timeout: float = TASK_TIMEOUT) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         record = client.get(f"/tasks/{task_id}").json()
         if record["task_status"] in FINAL:
             return record
         time.sleep(interval)
-    raise RuntimeError(f"task {task_id} did not end within {TASK_TIMEOUT} s")
+    raise RuntimeError(f"task {task_id} did not end within {timeout} s")
 
 
 def bare_worker(folder: Path, env: dict[str, str], tasks: int, batch: int) -> dict[str, Any]:

@@ -58,8 +58,9 @@ class _Removal:
         found = set(done)
         missing = [url for url in urls if url not in found]
         if missing:
-            self.leave(holder, missing, f"not on node {holder[0] or '(unnamed)'}'s disk "
-                                        "(already removed, or never saved there)")
+            owner = f"node {holder[0]}" if holder[0] else "this node"
+            self.leave(holder, missing,
+                       f"not on {owner}'s disk (already removed, or never saved there)")
 
     def leave(self, holder: Holder, urls: list[str], reason: str) -> None:
         node, base_url = holder
