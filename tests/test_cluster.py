@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from history_rows import copies_of
 from fooocus_server import (FooocusServer, GENERATE, empty_the_queue, start_server, wait_for_end,
                             wait_until)
 from redis_server import RedisServer, redis_server, start_redis  # noqa: F401  (a fixture)
@@ -177,11 +178,12 @@ def test_result_urls_point_at_the_node_that_made_the_image(gateway, cluster):
     assert httpx.get(record["result"][0]).status_code == 200
 
 
+def iso(mills: int) -> str:
+    return datetime.fromtimestamp(mills / 1000, timezone.utc).isoformat()
+
+
 def delete_history_of(client: httpx.Client, record: dict) -> httpx.Response:
     """Delete the history window of exactly this record's queue time."""
-    def iso(mills: int) -> str:
-        return datetime.fromtimestamp(mills / 1000, timezone.utc).isoformat()
-
     queued = record["in_queue_mills"]
     return client.get("/tasks", params={"action": "delete", "start_at": iso(queued - 1),
                                         "end_at": iso(queued + 1)})
@@ -240,6 +242,24 @@ def test_an_image_gone_from_its_nodes_disk_is_listed_as_left_when_history_is_del
     assert [(left["node"], left["files"]) for left in deleted["files_left"]] == \
         [(record["node"], record["result"])]
     assert f"node {record['node']}'s disk" in deleted["files_left"][0]["reason"]
+
+
+def test_thousands_of_images_on_another_node_are_all_removed_and_reported(gateway, cluster):
+    record = wait_for_end(gateway, submit(gateway, steps=2))
+    maker = cluster.workers[record["node"]]
+    other = next(node for name, node in cluster.workers.items() if name != record["node"])
+    queued_from = 1_577_836_800_000  # 2020-01-01, before any task the tests run
+    urls = copies_of(maker, record, 1_200, queued_from)
+
+    with other.client() as client:
+        reply = client.get("/tasks", params={"action": "delete", "start_at": iso(queued_from),
+                                             "end_at": iso(queued_from + 1_199)}, timeout=60)
+
+    assert reply.status_code == 200, reply.text
+    deleted = reply.json()["deleted"]
+    assert (deleted["tasks"], deleted["files_left"]) == (1_200, [])
+    assert sorted(deleted["files"]) == sorted(urls)
+    assert not images_on_disk(maker) & {Path(url).name for url in urls}
 
 # -- replies through the gateway -----------------------------------------------------------
 
@@ -588,7 +608,7 @@ def test_deleting_history_while_redis_is_away_deletes_nothing_and_says_why(tmp_p
     assert {Path(url).name for url in record["result"]} <= images_on_disk(node)
 
 
-def test_without_a_cluster_a_node_sharing_history_removes_only_its_own_images(
+def test_without_a_cluster_a_node_sharing_history_removes_only_its_own_images_and_lists_the_rest(
         postgres, tmp_path):
     database = ["--api-database-url", postgres.new_database()]
     (tmp_path / "a").mkdir()
@@ -599,15 +619,20 @@ def test_without_a_cluster_a_node_sharing_history_removes_only_its_own_images(
         with node_b.client() as client:
             record = wait_for_end(client, submit(client, steps=2))
         with node_a.client() as client:
+            seen_on_a = client.get(f"/tasks/{record['task_id']}").json()
             reply = delete_history_of(client, record)
     finally:
         node_a.stop()
         node_b.stop()
 
+    assert seen_on_a["result"] == record["result"]
+
     deleted = reply.json()["deleted"]
     assert (deleted["tasks"], deleted["files"]) == (1, [])
+    # Each node names its images with its own address, so a record read on a links to b.
+    assert record["result"][0].startswith(node_b.url + "/outputs/")
     assert [(left["node"], left["files"]) for left in deleted["files_left"]] == \
-        [("b", [url.replace(node_b.url, node_a.url) for url in record["result"]])]
+        [("b", record["result"])]
     assert {Path(url).name for url in record["result"]} <= images_on_disk(node_b)
 
 

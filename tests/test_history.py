@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from fooocus_server import FooocusServer, GENERATE, start_server, wait_for_end, wait_until
-from history_rows import stored_rows
+from history_rows import copies_of, stored_rows
 
 # An offset no test machine has by accident, so "naive means server local time" is
 # told apart from "naive means UTC".
@@ -295,6 +295,28 @@ def test_an_image_already_gone_from_disk_is_listed_as_left_when_history_is_delet
     assert deleted["files_left"][0]["reason"].startswith(
         ("not on this node's disk", "not on node test-node's disk"))
     assert client.get(f"/tasks/{record['task_id']}").status_code == 404
+
+
+def test_a_window_of_thousands_of_tasks_is_deleted_whole_and_the_reply_lists_the_newest_1000(
+        client, server):
+    record = run(client, unique("copied"))
+    wait_stored(server, record["task_id"], "finished")
+    queued_from = 1_577_836_800_000  # 2020-01-01, before any task the tests run
+    paths = copies_of(server, record, 2_100, queued_from)
+
+    reply = client.get("/tasks", params={"action": "delete", "start_at": iso_z(queued_from),
+                                         "end_at": iso_z(queued_from + 2_099)})
+
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["deleted"]["tasks"] == 2_100
+    assert sorted(urlsplit(url).path for url in body["deleted"]["files"]) == \
+        sorted(urlsplit(url).path for url in paths)
+    assert body["deleted"]["files_left"] == []
+    assert [item["in_queue_mills"] for item in body["history"]] == \
+        list(range(queued_from + 2_099, queued_from + 1_099, -1))
+    assert rows(server, "WHERE in_queue_mills <= ?", (queued_from + 2_099,)) == []
+    assert not any(url_file(server, path).exists() for path in paths)
 
 
 def test_deleted_task_is_a_404_and_gone_from_the_database(deletion, client, server):

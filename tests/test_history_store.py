@@ -120,6 +120,18 @@ def test_delete_between_deletes_only_ended_tasks_and_returns_them(open_store):
     assert store.get(running["task_id"])["task_status"] == "running"
 
 
+def test_delete_between_with_a_limit_deletes_the_newest_and_keeps_the_rest(open_store):
+    store = open_store("")
+    tasks = [record("finished", in_queue_mills=100 + number) for number in range(5)]
+    added(store, *tasks)
+
+    deleted = store.delete_between(0, 1000, limit=2)
+
+    assert [each["task_id"] for each in deleted] == [tasks[4]["task_id"], tasks[3]["task_id"]]
+    assert [each["task_id"] for each in store.page(10, 0, 0, 1000)] == \
+        [tasks[2]["task_id"], tasks[1]["task_id"], tasks[0]["task_id"]]
+
+
 def test_get_of_an_unknown_or_unstorable_task_id_is_none(open_store):
     store = open_store("")
 

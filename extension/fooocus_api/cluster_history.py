@@ -1,7 +1,7 @@
-"""A node's view of the history that a cluster shares.
+"""A node's view of a history that several nodes share (PostgreSQL, or a cluster).
 
-Records keep `/outputs/...` and `/inputs/...` paths on a single machine. In a
-cluster the files stay on the node that made them, so each node stores its
+Records keep `/outputs/...` and `/inputs/...` paths on a single machine. With a
+shared history the files stay on the node that made them, so each node stores its
 records with its own base URL in front: any node then shows the same record,
 with URLs that lead to the node holding the files.
 """

@@ -54,10 +54,11 @@ class HistoryStore(Protocol):
     def save_webhook(self, task_id: str, outcome: dict[str, Any]) -> None:
         """Queue an update of the record's webhook outcome."""
 
-    def delete_between(self, start_mills: int, end_mills: int) -> list[Record]:
-        """Delete the ended tasks queued in [start, end], after every write queued
-        before; the records deleted, each with the `node` that wrote it. Raises
-        HistoryUnavailable if that failed."""
+    def delete_between(self, start_mills: int, end_mills: int,
+                       limit: int | None = None) -> list[Record]:
+        """Delete the ended tasks queued in [start, end] (the newest `limit` of them),
+        after every write queued before; the records deleted, newest first, each with
+        the `node` that wrote it. Raises HistoryUnavailable if that failed."""
 
     def undelivered_webhooks(self, tries: int) -> list[Record]:
         """This node's ended tasks whose webhook was never sent, or was cut off."""
@@ -157,6 +158,12 @@ def ended_between(start_mills: int | None, end_mills: int | None,
         clauses.append(f"in_queue_mills <= {placeholder}")
         parameters.append(end_mills)
     return "WHERE " + " AND ".join(clauses), tuple(parameters)
+
+
+def newest_ids(where: str, limit: int | None, placeholder: str) -> str:
+    """A subquery of the ids `delete_between` deletes, newest first."""
+    cap = f" LIMIT {int(limit)}" if limit is not None else ""
+    return (f"SELECT id FROM tasks {where} ORDER BY in_queue_mills DESC, id DESC{cap}")
 
 
 def row_values(record: Record) -> dict[str, Any]:

@@ -23,8 +23,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .history import (COLUMNS, DELETED_COLUMNS, UNFINISHED, HistoryUnavailable, Record, Write,
-                      Writer, deleted_record_from_row, ended_between, record_from_row,
-                      row_values, sorted_newest_first)
+                      Writer, deleted_record_from_row, ended_between, newest_ids,
+                      record_from_row, row_values, sorted_newest_first)
 
 logger = logging.getLogger("fooocus_api")
 
@@ -121,14 +121,15 @@ class PostgresHistory:
             committed)
         return committed
 
-    def delete_between(self, start_mills: int, end_mills: int) -> list[Record]:
+    def delete_between(self, start_mills: int, end_mills: int,
+                       limit: int | None = None) -> list[Record]:
         where, parameters = ended_between(start_mills, end_mills, "%s")
         deleted: list[Record] = []
 
         def write(connection: Any) -> None:
             rows = connection.execute(
-                f"DELETE FROM tasks {where} RETURNING {', '.join(DELETED_COLUMNS)}",
-                parameters).fetchall()
+                f"DELETE FROM tasks WHERE id IN ({newest_ids(where, limit, '%s')})"
+                f" RETURNING {', '.join(DELETED_COLUMNS)}", parameters).fetchall()
             deleted.extend(sorted_newest_first([deleted_record_from_row(row) for row in rows]))
 
         self._writer.run(write)

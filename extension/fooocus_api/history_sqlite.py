@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .history import (COLUMNS, DELETED_COLUMNS, UNFINISHED, HistoryUnavailable, Record, Write,
-                      Writer, deleted_record_from_row, ended_between, record_from_row,
-                      row_values, sorted_newest_first)
+                      Writer, deleted_record_from_row, ended_between, newest_ids,
+                      record_from_row, row_values, sorted_newest_first)
 
 logger = logging.getLogger("fooocus_api")
 
@@ -88,15 +88,17 @@ class SQLiteHistory:
             committed)
         return committed
 
-    def delete_between(self, start_mills: int, end_mills: int) -> list[Record]:
+    def delete_between(self, start_mills: int, end_mills: int,
+                       limit: int | None = None) -> list[Record]:
         where, parameters = ended_between(start_mills, end_mills, "?")
+        chosen = f"WHERE id IN ({newest_ids(where, limit, '?')})"
         deleted: list[Record] = []
 
         def write(connection: sqlite3.Connection) -> None:
-            rows = connection.execute(f"SELECT {', '.join(DELETED_COLUMNS)} FROM tasks {where}",
+            rows = connection.execute(f"SELECT {', '.join(DELETED_COLUMNS)} FROM tasks {chosen}",
                                       parameters).fetchall()
-            connection.execute(f"DELETE FROM tasks {where}", parameters)
-            deleted.extend(deleted_record_from_row(row) for row in rows)
+            connection.execute(f"DELETE FROM tasks {chosen}", parameters)
+            deleted.extend(sorted_newest_first([deleted_record_from_row(row) for row in rows]))
 
         self._writer.run(write)
         return deleted

@@ -21,7 +21,8 @@ logger = logging.getLogger("fooocus_api")
 
 Record = dict[str, Any]
 Removal = dict[str, Any]
-Holder = tuple[str | None, str]  # (node name, base URL the files' URLs carry)
+Holder = tuple[str | None, str]
+REMOVAL_BATCH = 500  # files a node is asked to remove at once (well within its 5 s answer)  # (node name, base URL the files' URLs carry)
 
 
 def remove_local(records: list[Record], files: FileRoots, node: str,
@@ -73,6 +74,10 @@ class _Removal:
         return {"removed": self.removed, "left": self.left}
 
 
+class _NotRunning(RuntimeError):
+    """No running node holds the files: nothing was asked."""
+
+
 class ClusterRemoval:
     def __init__(self, link: RedisLink, node: str, base_url: str, shared_history: bool,
                  files: FileRoots, control: NodeControl) -> None:
@@ -84,40 +89,62 @@ class ClusterRemoval:
         self._control = control
 
     def remove(self, records: list[Record]) -> Removal:
-        """Each file on the node whose base URL its URL carries; for a URL from before the
-        cluster (`/outputs/...`), or one whose base no running node announces, on the
-        node that wrote the record. Files of a node that is not running, does not
-        answer or does not have them are listed under `left` with the reason."""
+        """Each file on the node that holds it (see `_holder`). Files of a node that is not
+        running, does not answer or does not have them are listed under `left` with
+        the reason."""
         try:
             nodes = self._link.now(_nodes_by_base_url)
         except ClusterUnavailable:
             nodes = {}
         removal = _Removal()
         for holder, urls in self._by_holder(records, nodes).items():
-            try:
-                removal.run(holder, urls, partial(self._remove_on, holder[0]))
-            except (NodeUnresponsive, ClusterUnavailable) as error:
-                removal.leave(holder, urls, str(error))
+            self._remove_in_batches(holder, urls, removal)
         return removal.answer()
+
+    def _remove_in_batches(self, holder: Holder, urls: list[str], removal: _Removal) -> None:
+        """A batch at a time, so that each answer comes within the wait; after a node
+        failed to answer, its remaining files are left without asking again."""
+        for start in range(0, len(urls), REMOVAL_BATCH):
+            batch = urls[start:start + REMOVAL_BATCH]
+            try:
+                removal.run(holder, batch, partial(self._remove_on, holder[0]))
+            except NodeUnresponsive as error:
+                removal.leave(holder, urls[start:], f"{error} (a batch of {len(batch)} was "
+                                                    "asked for and may be partly removed)")
+                return
+            except (_NotRunning, ClusterUnavailable) as error:
+                removal.leave(holder, urls[start:], str(error))
+                return
 
     def _by_holder(self, records: list[Record], nodes: dict[str, str]) -> dict[Holder, list[str]]:
         holders: dict[Holder, list[str]] = {}
+        running = {*nodes.values(), self._node}
         for record in records:
             writer = record["node"] if self._shared_history else self._node
             for url in record["result"]:
                 base_url = url.partition(OUTPUTS_PREFIX)[0]
-                node = self._node if base_url and base_url == self._base_url \
-                    else nodes.get(base_url, writer)
-                holders.setdefault((node, base_url), []).append(url)
+                holders.setdefault((self._holder(writer, base_url, nodes, running), base_url),
+                                   []).append(url)
         return holders
+
+    def _holder(self, writer: str, base_url: str, nodes: dict[str, str],
+                running: set[str]) -> str:
+        """With a shared history, the running node that wrote the record (an address can
+        pass to another node); else the node that announces the URL's address; else
+        the writer, which then says whether it is running."""
+        if self._shared_history and writer in running:
+            return writer
+        if base_url and base_url == self._base_url:
+            return self._node
+        return nodes.get(base_url, writer)
 
     def _remove_on(self, node: str | None, urls: list[str]) -> list[str]:
         if node == self._node:
             return self._files.delete_results(urls)
         if not node:
-            raise NodeUnresponsive("no running node serves them; the files stay where they are")
+            raise _NotRunning("no running node serves them; the files stay where they are")
         if not self._link.now(lambda redis: redis.exists(heartbeat_key(node))):
-            raise NodeUnresponsive(f"node {node} is not running; its files stay there")
+            raise _NotRunning(f"node {node} is not running; its files stay there")
         return self._control.ask_to_delete(node, urls)
 
 

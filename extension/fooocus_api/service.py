@@ -55,12 +55,12 @@ def start(engine: Engine) -> APIService:
         return _service
 
     configure_logging()
-    options = _in_cluster(APIOptions.from_args(engine.args), engine)
+    options = _with_identity(APIOptions.from_args(engine.args), engine)
     outputs = engine.outputs_dir
     files = FileRoots(results=engine.temp_dir if engine.image_log_disabled else outputs,
                       inputs=outputs / INPUTS_FOLDER)
     history = _open_history(options, outputs)
-    if options.cluster_url:
+    if options.cluster_url or options.database_url:
         history = ClusterHistory(history, options.base_url or "")
     atexit.register(history.close)  # commit what is queued when Fooocus exits normally
     tasks = TaskQueue(engine, history, files, options.webhook_url or "")
@@ -72,15 +72,17 @@ def start(engine: Engine) -> APIService:
     return _service
 
 
-def _in_cluster(options: APIOptions, engine: Engine) -> APIOptions:
-    """In a cluster every node has a name (in its history rows as in Redis), and names
-    its results with its own address, so that any client can fetch them."""
-    if not options.cluster_url:
-        return options
+def _with_identity(options: APIOptions, engine: Engine) -> APIOptions:
+    """In a cluster every node has a name (in its history rows as in Redis). A node in a
+    cluster, or sharing its history in PostgreSQL, names its results with its own
+    address, so that a client reading the record on any node can fetch them."""
     from .cluster import default_base_url, default_node_name
 
-    return replace(options, node_name=options.node_name or default_node_name(engine.args),
-                   base_url=options.base_url or default_base_url(engine.args))
+    if options.cluster_url:
+        options = replace(options, node_name=options.node_name or default_node_name(engine.args))
+    if options.cluster_url or options.database_url:
+        options = replace(options, base_url=options.base_url or default_base_url(engine.args))
+    return options
 
 
 def _join_cluster(api: APIService) -> APIService:

@@ -11,9 +11,9 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from ..records import absolute_url, public_record
+from ..history_deletion import delete_window
+from ..records import public_record
 from ..redis_link import ClusterUnavailable
-from ..result_removal import remove_local
 from ..service import APIService
 from ..task import Task
 from ..task_queue import TaskConflict, TaskNotFound
@@ -89,36 +89,9 @@ async def _delete_history(window: tuple[int, int], service: APIService, base: st
     if service.cluster is not None:
         # Fail before deleting anything, rather than leave images nobody is told about.
         await run_in_threadpool(service.cluster.check_reachable)
-    deleted = await run_in_threadpool(service.history.delete_between, start, end)
-    task_ids = [record["task_id"] for record in deleted]
-    service.tasks.forget(task_ids)
-    files = await run_in_threadpool(_delete_results, deleted, service)
-    logger.info("deleted %d history record(s) and %d image(s)", len(deleted),
-                len(files["removed"]))
-    return JSONResponse({"history": [_without_node(public_record(row, base)) for row in deleted],
-                         "current": [], "pending": [],
-                         "deleted": {"tasks": len(deleted),
-                                     "files": [absolute_url(url, base) for url in files["removed"]],
-                                     "files_left": [_with_full_urls(entry, base)
-                                                    for entry in files["left"]]}})
-
-
-def _delete_results(records: list[dict[str, Any]], service: APIService) -> dict[str, Any]:
-    """Each result file removed by the node that holds it (in a cluster, others are asked)."""
-    if service.cluster is not None:
-        service.cluster.forget([record["task_id"] for record in records])
-        return service.cluster.delete_results(records)
-    return remove_local(records, service.files, service.history.node,
-                        shared_history=bool(service.options.database_url))
-
-
-def _with_full_urls(left: dict[str, Any], base: str) -> dict[str, Any]:
-    return {**left, "files": [absolute_url(url, base) for url in left["files"]]}
-
-
-def _without_node(record: dict[str, Any]) -> dict[str, Any]:
-    record.pop("node", None)  # a history record on the wire has no node (see GET /tasks)
-    return record
+    # In a worker thread as a whole, reply included: a large window is a large reply.
+    return await run_in_threadpool(
+        lambda: JSONResponse(delete_window(service, start, end, base)))
 
 
 class TimeError(ValueError):
