@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from history_rows import copies_of
+from history_rows import copies_of, stored_rows
 from fooocus_server import (FooocusServer, GENERATE, empty_the_queue, start_server, wait_for_end,
                             wait_until)
 from redis_server import RedisServer, redis_server, start_redis  # noqa: F401  (a fixture)
@@ -473,6 +473,26 @@ def test_a_ui_generation_on_a_worker_node_shows_in_the_cluster(gateway, cluster)
     assert current[0]["req_params"]["prompt"] == "from a's ui"
     assert answer["reply"].status_code == 200
     assert record["task_status"] == "finished"
+
+
+
+def test_a_run_the_cluster_gave_up_meanwhile_does_not_overwrite_the_shared_record(
+        gateway, cluster, redis_server):
+    task_id = submit(gateway, steps=60)  # 3 s
+    running = wait_status(gateway, task_id, "running")
+    runner = cluster.workers[running["node"]]
+    state = redis_server.client()
+    wait_until(lambda: float(state.hget(f"fooocus_api:task:{task_id}", "progress") or 0) > 0)
+    # What another node does when this one has been cut off from Redis too long.
+    state.hset(f"fooocus_api:task:{task_id}", "status", "interrupted")
+    state.srem("fooocus_api:held", task_id)
+
+    wait_until(lambda: "after the cluster had given it up" in runner.log, timeout=30)
+
+    row = stored_rows(runner, "WHERE task_id = ?", (task_id,))[0]
+    assert (row["task_status"], row["result"]) in [("pending", "[]"), ("running", "[]")]
+    assert f"task {task_id} ended here after the cluster had given it up" in runner.log
+    assert "this run's images stay in outputs: /outputs/" in runner.log
 
 
 # -- losing Redis ------------------------------------------------------------------------------

@@ -268,6 +268,22 @@ class Cluster:
             return self._publisher.record_of(task)
         return self._control.ask(node, action, task_id)
 
+    def holds(self, task_id: str) -> bool:
+        """Whether the task that just ended here is still this node's run of it: False
+        when, while this node was cut off, the cluster ended it or queued it again
+        (even if this node has taken it again since). True when Redis cannot tell."""
+        with self._lock:
+            entry_id = self._entries.get(task_id)
+        try:
+            node, status, entry = self._link.now(
+                lambda redis: redis.hmget(state_key(task_id), "node", "status", "entry"))
+        except ClusterUnavailable:
+            return True
+        if status is None:
+            return True  # unknown: Redis lost its data
+        live = status in (TaskStatus.PENDING.value, TaskStatus.RUNNING.value)
+        return live and node == self.node and (entry_id is None or entry == entry_id)
+
     def check_reachable(self) -> None:
         """Raises ClusterUnavailable (a 503) when Redis does not answer."""
         self._link.now(lambda redis: redis.ping())

@@ -7,18 +7,25 @@ with URLs that lead to the node holding the files.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from .history import HistoryStore, Record
 from .records import public_record
+from .task import TaskStatus
+
+logger = logging.getLogger("fooocus_api")
 
 
 class ClusterHistory:
     def __init__(self, store: HistoryStore, base_url: str) -> None:
         self._store = store
         self._base_url = base_url
+        # Set by a cluster sharing this history: False when the cluster ended or queued
+        # again, meanwhile, the task that just ended here (see Cluster.holds).
+        self.holds: Callable[[str], bool] = lambda task_id: True
 
     def add(self, record: Record, on_row_id: Callable[[int], None]) -> None:
         shared = public_record(record, self._base_url)
@@ -31,6 +38,14 @@ class ClusterHistory:
         on_row_id(existing["id"])
 
     def save(self, record: Record) -> threading.Event:
+        if TaskStatus(record["task_status"]).is_final and not self.holds(record["task_id"]):
+            logger.warning("task %s ended here after the cluster had given it up (this node was "
+                           "cut off from Redis too long): the shared history keeps the cluster's "
+                           "end; this run's images stay in outputs: %s", record["task_id"],
+                           ", ".join(record.get("result") or []) or "none")
+            kept = threading.Event()
+            kept.set()
+            return kept
         return self._store.save(public_record(record, self._base_url))
 
     def __getattr__(self, name: str) -> Any:

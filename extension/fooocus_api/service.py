@@ -95,6 +95,10 @@ def _join_cluster(api: APIService) -> APIService:
     except MissingRedisClient as error:
         logger.error("%s", error)
         raise SystemExit(2) from None
+    if api.options.database_url:
+        # A late end must not overwrite the end the cluster gave the task in the shared
+        # history (with SQLite, the node's own history keeps it).
+        api.history.holds = cluster.holds
     api = replace(api, cluster=cluster)
     cluster.start()
     return api

@@ -127,7 +127,7 @@ class EventPublisher:
             self._sent.pop(task.task_id, None)
             if answers and answers[-1] == 0:
                 logger.warning("task %s ended here after the cluster had given it up (this node "
-                               "was cut off from Redis too long); its record stays on this node",
+                               "was cut off from Redis too long); the cluster's end stands",
                                task.task_id)
             self._on_ended(task)
 
