@@ -416,6 +416,19 @@ def test_a_killed_node_s_task_ends_interrupted_and_the_others_finish(
                          for task_id in task_ids}
 
 
+def test_a_node_named_like_a_running_node_stops_at_start_and_leaves_its_tasks_alone(
+        gateway, cluster, redis_server, database_url, tmp_path):
+    task_id = submit(gateway, steps=200)  # 10 s
+    running = wait_status(gateway, task_id, "running")
+
+    with pytest.raises(RuntimeError) as failure:
+        start_node(tmp_path, redis_server, running["node"], database_url=database_url)
+
+    assert "server exited" in str(failure.value)
+    assert f"another running node is named {running['node']}" in str(failure.value)
+    assert gateway.get(f"/tasks/{task_id}").json()["task_status"] == "running"
+
+
 def test_a_cluster_flag_without_redis_py_stops_the_node_with_what_to_install(tmp_path):
     hidden = tmp_path / "no-redis"
     hidden.mkdir()

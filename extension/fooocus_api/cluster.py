@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import socket
 import threading
 import time
 from typing import Any
@@ -26,6 +25,7 @@ from .files import FileRoots
 from .history import HistoryStore
 from .images import ImageSources
 from .node_control import NodeControl
+from .node_identity import claim_name, default_base_url, default_node_name
 from .options import APIOptions
 from .redis_link import (HELD, ClusterUnavailable, RedisLink, events_key, heartbeat_key,
                          state_key)
@@ -74,6 +74,7 @@ class Cluster:
                            "runs tasks as a worker")
 
     def start(self) -> None:
+        claim_name(self._link, self.node, self._timeout)
         self._control.start()
         threading.Thread(target=self._heartbeat_loop, name="fooocus_api-heartbeat",
                          daemon=True).start()
@@ -361,22 +362,3 @@ def _lost(node: str) -> str:
 def ended(record: dict[str, Any], status: TaskStatus, error: str | None) -> dict[str, Any]:
     return {**record, "task_status": status.value, "error": error, "finish_mills": now_mills(),
             "message": final_message(status, error)}
-
-
-def default_node_name(args: Any) -> str:
-    return f"{_host(args)}:{_port(args)}"
-
-
-def default_base_url(args: Any) -> str:
-    return f"http://{_host(args)}:{_port(args)}"
-
-
-def _host(args: Any) -> str:
-    listen = getattr(args, "listen", None) or "127.0.0.1"
-    return socket.gethostname() if listen in ("0.0.0.0", "::") else listen
-
-
-def _port(args: Any) -> int:
-    import os
-
-    return int(getattr(args, "port", None) or os.environ.get("GRADIO_SERVER_PORT", 7865))

@@ -76,7 +76,7 @@ def _with_identity(options: APIOptions, engine: Engine) -> APIOptions:
     """In a cluster every node has a name (in its history rows as in Redis). A node in a
     cluster, or sharing its history in PostgreSQL, names its results with its own
     address, so that a client reading the record on any node can fetch them."""
-    from .cluster import default_base_url, default_node_name
+    from .node_identity import default_base_url, default_node_name
 
     if options.cluster_url:
         options = replace(options, node_name=options.node_name or default_node_name(engine.args))
@@ -87,6 +87,7 @@ def _with_identity(options: APIOptions, engine: Engine) -> APIOptions:
 
 def _join_cluster(api: APIService) -> APIService:
     from .cluster import Cluster
+    from .node_identity import NameTaken
     from .redis_link import MissingRedisClient
 
     try:
@@ -100,7 +101,11 @@ def _join_cluster(api: APIService) -> APIService:
         # history (with SQLite, the node's own history keeps it).
         api.history.holds = cluster.holds
     api = replace(api, cluster=cluster)
-    cluster.start()
+    try:
+        cluster.start()
+    except NameTaken as error:
+        logger.error("%s; Fooocus stops", error)
+        raise SystemExit(2) from None
     return api
 
 
