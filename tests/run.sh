@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up a virtual environment for the tests (once) and run them all.
-#   bash tests/run.sh [pytest arguments]
+#   bash tests/run.sh [pytest arguments, e.g. tests/test_history.py -k delete]
 # Set FOOOCUS_DIR and FOOOCUS_PY to a real Fooocus 2.5.5 checkout and its Python to
 # also run the tests that need real Fooocus (see README.md).
 set -euo pipefail
@@ -20,8 +20,14 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 
+# The whole suite, unless the arguments name test files or folders of their own.
+targets=(tests)
+for argument in "$@"; do
+  if [ -e "${argument%%::*}" ]; then targets=(); fi
+done
+
 set +e
-"$venv/bin/python" -m pytest tests "$@"
+"$venv/bin/python" -m pytest "${targets[@]}" "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

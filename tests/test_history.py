@@ -229,6 +229,13 @@ def test_malformed_start_at_is_a_422_naming_start_at(client):
     assert reply.json()["detail"][0]["loc"] == ["query", "start_at"]
 
 
+def test_a_time_zone_with_an_unencoded_plus_is_a_422_that_says_how_to_write_it(client):
+    reply = client.get("/tasks?start_at=2024-07-03T12:00:00+02:00")  # '+' arrives as a space
+
+    assert reply.status_code == 422
+    assert "%2B" in reply.json()["detail"][0]["msg"]
+
+
 def test_end_at_before_start_at_is_a_422(client):
     reply = history(client, start_at="2024-07-03T12:00:00Z", end_at="2024-07-03T11:00:00Z")
 

@@ -117,8 +117,10 @@ def parse_instant(field: str, text: str) -> int:
             moment = _local(moment)
         return int(moment.timestamp() * 1000)
     except (ValueError, OverflowError, OSError):
+        # An unencoded '+' in a URL query arrives as a space.
+        hint = " (write '+' as %2B in a URL)" if " " in text.strip() else ""
         raise TimeError(field, f"'{text}' is not an ISO 8601 date and time this server "
-                               "can place") from None
+                               f"can place{hint}") from None
 
 
 def _local(moment: datetime) -> datetime:
