@@ -9,6 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "extension"))
 from fooocus_api.files import FileRoots  # noqa: E402
+from fooocus_api.node_control import NodeUnresponsive  # noqa: E402
 from fooocus_api.redis_link import RedisLink, heartbeat_key  # noqa: E402
 from fooocus_api.result_removal import ClusterRemoval  # noqa: E402
 from redis_server import RedisServer, redis_server  # noqa: E402,F401  (a fixture)
@@ -23,6 +24,15 @@ class AskedNodes:
     def ask_to_delete(self, node: str, urls: list[str]) -> list[str]:
         self.asked.append((node, urls))
         return urls
+
+
+class SilentNodes(AskedNodes):
+    """Every node asked lets the wait run out."""
+
+    def ask_to_delete(self, node: str, urls: list[str]) -> list[str]:
+        self.asked.append((node, urls))
+        raise NodeUnresponsive(f"node {node}, which holds {len(urls)} of the files, did not "
+                               "answer within 5 s")
 
 
 @pytest.fixture
@@ -97,3 +107,19 @@ def test_thousands_of_images_are_asked_for_in_batches_of_500(redis_server, heart
 
     assert [len(batch) for node, batch in asked.asked] == [500, 500, 200]
     assert answer["removed"] == urls
+
+
+def test_a_node_that_did_not_answer_is_not_asked_again_by_the_next_batch_of_records(
+        redis_server, heartbeats, tmp_path):
+    # Its heartbeat has not expired yet: it died a moment ago.
+    heartbeats(b="http://10.0.0.2:7865")
+    silent = SilentNodes()
+    removal = removal_on_gateway(redis_server, tmp_path, True, silent)
+    first, second = (f"http://10.0.0.2:7865/outputs/2026-12-05/{name}.png" for name in "xy")
+
+    removal.remove([{"node": "b", "result": [first]}])
+    answer = removal.remove([{"node": "b", "result": [second]}])
+
+    assert silent.asked == [("b", [first])]
+    assert [left["files"] for left in answer["left"]] == [[second]]
+    assert "not asked again" in answer["left"][0]["reason"]

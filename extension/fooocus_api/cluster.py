@@ -25,7 +25,7 @@ from .files import FileRoots
 from .history import HistoryStore
 from .images import ImageSources
 from .node_control import NodeControl
-from .node_identity import claim_name, default_base_url, default_node_name
+from .node_identity import default_base_url, default_node_name
 from .options import APIOptions
 from .redis_link import (HELD, ClusterUnavailable, RedisLink, events_key, heartbeat_key,
                          state_key)
@@ -74,7 +74,6 @@ class Cluster:
                            "runs tasks as a worker")
 
     def start(self) -> None:
-        claim_name(self._link, self.node, self._timeout)
         self._control.start()
         threading.Thread(target=self._heartbeat_loop, name="fooocus_api-heartbeat",
                          daemon=True).start()

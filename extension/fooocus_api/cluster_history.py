@@ -42,7 +42,7 @@ class ClusterHistory:
             logger.warning("task %s ended here after the cluster had given it up (this node was "
                            "cut off from Redis too long): the shared history keeps the cluster's "
                            "end; this run's images stay in outputs: %s", record["task_id"],
-                           ", ".join(record.get("result") or []) or "none")
+                           ", ".join(public_record(record, self._base_url)["result"]) or "none")
             kept = threading.Event()
             kept.set()
             return kept

@@ -47,7 +47,8 @@ def default_node_name(args: Any) -> str:
 
 
 def default_base_url(args: Any) -> str:
-    return f"http://{_host(args)}:{_port(args)}"
+    host = _host(args)
+    return f"http://{f'[{host}]' if ':' in host else host}:{_port(args)}"  # IPv6 in brackets
 
 
 def _host(args: Any) -> str:

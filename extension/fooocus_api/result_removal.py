@@ -10,6 +10,7 @@ disk, are reported, never dropped silently: each removal answers
 from __future__ import annotations
 
 import logging
+import time
 from functools import partial
 from typing import Any, Callable
 
@@ -21,8 +22,9 @@ logger = logging.getLogger("fooocus_api")
 
 Record = dict[str, Any]
 Removal = dict[str, Any]
-Holder = tuple[str | None, str]
-REMOVAL_BATCH = 500  # files a node is asked to remove at once (well within its 5 s answer)  # (node name, base URL the files' URLs carry)
+Holder = tuple[str | None, str]  # (node name, base URL the files' URLs carry)
+REMOVAL_BATCH = 500  # files a node is asked to remove at once (well within its 5 s answer)
+SILENT_SECONDS = 60  # a node that did not answer is not asked again meanwhile
 
 
 def remove_local(records: list[Record], files: FileRoots, node: str,
@@ -87,6 +89,7 @@ class ClusterRemoval:
         self._shared_history = shared_history
         self._files = files
         self._control = control
+        self._silent: dict[str, float] = {}  # node -> until when it is not asked again
 
     def remove(self, records: list[Record]) -> Removal:
         """Each file on the node that holds it (see `_holder`). Files of a node that is not
@@ -111,6 +114,7 @@ class ClusterRemoval:
             except NodeUnresponsive as error:
                 removal.leave(holder, urls[start:], f"{error} (a batch of {len(batch)} was "
                                                     "asked for and may be partly removed)")
+                self._silent[holder[0] or ""] = time.monotonic() + SILENT_SECONDS
                 return
             except (_NotRunning, ClusterUnavailable) as error:
                 removal.leave(holder, urls[start:], str(error))
@@ -145,6 +149,9 @@ class ClusterRemoval:
             raise _NotRunning("no running node serves them; the files stay where they are")
         if not self._link.now(lambda redis: redis.exists(heartbeat_key(node))):
             raise _NotRunning(f"node {node} is not running; its files stay there")
+        if self._silent.get(node, 0.0) > time.monotonic():
+            raise _NotRunning(f"node {node} did not answer a request to remove files a moment "
+                              "ago, so it was not asked again; its files stay there")
         return self._control.ask_to_delete(node, urls)
 
 

@@ -56,6 +56,7 @@ def start(engine: Engine) -> APIService:
 
     configure_logging()
     options = _with_identity(APIOptions.from_args(engine.args), engine)
+    _claim_cluster_name(options)  # before history marks this node's unfinished tasks
     outputs = engine.outputs_dir
     files = FileRoots(results=engine.temp_dir if engine.image_log_disabled else outputs,
                       inputs=outputs / INPUTS_FOLDER)
@@ -85,9 +86,22 @@ def _with_identity(options: APIOptions, engine: Engine) -> APIOptions:
     return options
 
 
+def _claim_cluster_name(options: APIOptions) -> None:
+    """In a cluster, stop when a running node has this node's name."""
+    if not options.cluster_url:
+        return
+    from .node_identity import NameTaken, claim_name
+    from .redis_link import MissingRedisClient, RedisLink
+
+    try:
+        claim_name(RedisLink(options.cluster_url), options.node_name, options.cluster_timeout)
+    except (MissingRedisClient, NameTaken) as error:
+        logger.error("%s; Fooocus stops", error)
+        raise SystemExit(2) from None
+
+
 def _join_cluster(api: APIService) -> APIService:
     from .cluster import Cluster
-    from .node_identity import NameTaken
     from .redis_link import MissingRedisClient
 
     try:
@@ -101,11 +115,7 @@ def _join_cluster(api: APIService) -> APIService:
         # history (with SQLite, the node's own history keeps it).
         api.history.holds = cluster.holds
     api = replace(api, cluster=cluster)
-    try:
-        cluster.start()
-    except NameTaken as error:
-        logger.error("%s; Fooocus stops", error)
-        raise SystemExit(2) from None
+    cluster.start()
     return api
 
 

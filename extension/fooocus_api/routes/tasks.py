@@ -120,7 +120,7 @@ def parse_instant(field: str, text: str) -> int:
         # An unencoded '+' in a URL query arrives as a space.
         hint = " (write '+' as %2B in a URL)" if " " in text.strip() else ""
         raise TimeError(field, f"'{text}' is not an ISO 8601 date and time this server "
-                               f"can place{hint}") from None
+                               f"can place, e.g. 2024-07-03T12:00:00Z{hint}") from None
 
 
 def _local(moment: datetime) -> datetime:
