@@ -227,6 +227,7 @@ def test_malformed_start_at_is_a_422_naming_start_at(client):
 
     assert reply.status_code == 422
     assert reply.json()["detail"][0]["loc"] == ["query", "start_at"]
+    assert "e.g. 2024-07-03T12:00:00Z" in reply.json()["detail"][0]["msg"]
 
 
 def test_a_time_zone_with_an_unencoded_plus_is_a_422_that_says_how_to_write_it(client):
