@@ -31,7 +31,7 @@ def delete_window(service: APIService, start: int, end: int, base: str) -> dict[
     while True:
         batch = service.history.delete_between(start, end, BATCH)
         count += len(batch)
-        service.tasks.forget([record["task_id"] for record in batch])
+        _forget([record["task_id"] for record in batch], service)
         files = _delete_results(batch, service)
         removed += [absolute_url(url, base) for url in files["removed"]]
         left = _merged(left, [_with_full_urls(entry, base) for entry in files["left"]])
@@ -45,12 +45,20 @@ def delete_window(service: APIService, start: int, end: int, base: str) -> dict[
             "deleted": {"tasks": count, "files": removed, "files_left": left}}
 
 
+def _forget(task_ids: list[str], service: APIService) -> None:
+    """Deleted tasks leave this node's memory, and the cluster's live state."""
+    if not task_ids:
+        return
+    service.tasks.forget(task_ids)
+    if service.cluster is not None:
+        service.cluster.forget(task_ids)
+
+
 def _delete_results(records: list[Record], service: APIService) -> dict[str, Any]:
     """Each result file removed by the node that holds it (in a cluster, others are asked)."""
     if not records:
         return {"removed": [], "left": []}
     if service.cluster is not None:
-        service.cluster.forget([record["task_id"] for record in records])
         return service.cluster.delete_results(records)
     return remove_local(records, service.files, service.history.node,
                         shared_history=bool(service.options.database_url))
@@ -58,15 +66,16 @@ def _delete_results(records: list[Record], service: APIService) -> dict[str, Any
 
 def _merged(left: list[Record], more: list[Record]) -> list[Record]:
     """One entry per node, address and reason across batches."""
-    by_key = {(entry["node"], entry["base_url"], entry["reason"]): entry for entry in left}
+    by_key = {_key(entry): entry for entry in left}
     for entry in more:
-        key = (entry["node"], entry["base_url"], entry["reason"])
-        if key in by_key:
-            by_key[key]["files"] += entry["files"]
-        else:
-            by_key[key] = entry
-            left = [*left, entry]
-    return left
+        kept = by_key.setdefault(_key(entry), entry)
+        if kept is not entry:
+            kept["files"] += entry["files"]
+    return list(by_key.values())
+
+
+def _key(entry: Record) -> tuple[Any, ...]:
+    return entry["node"], entry["base_url"], entry["reason"]
 
 
 def _with_full_urls(left: Record, base: str) -> Record:
